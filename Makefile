@@ -1,0 +1,51 @@
+# Everything a fresh clone needs, from the package registries only. `make demo` and `make test` do all
+# the set-up themselves; the other targets are for working on the project.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# anvil, forge and cast come from npm; ape-foundry and the SDK look for them on PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup compile test demo bench devnet-up devnet-down clean distclean
+
+setup: $(VENV)/.installed node_modules/.installed $(VENV)/.solc-registered
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Registers the npm compiler with py-solc-x (idempotent; rewrites only what changed).
+$(VENV)/.solc-registered: $(VENV)/.installed node_modules/.installed carbon_sdk/toolchain.py
+	$(BIN)/python -m carbon_sdk.toolchain
+	touch $@
+
+compile: setup
+	$(BIN)/ape compile
+
+test: compile
+	$(BIN)/python -m pytest
+
+demo: compile
+	$(BIN)/ape run demo
+
+bench: compile
+	$(BIN)/ape run bench
+
+devnet-up: compile
+	$(BIN)/carbon devnet up
+
+devnet-down: setup
+	$(BIN)/carbon devnet down
+
+clean:
+	rm -rf .build contracts/.cache .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,157 @@
+"""Encode calls and decode results and events from a contract's ABI (the build output, never hand-copied)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from eth_abi import decode, encode
+from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
+
+from carbon_sdk import errors
+from carbon_sdk.errors import ConfigurationError, InvalidInput
+
+
+def _canonical(item: dict[str, Any]) -> str:
+    kind = item["type"]
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_canonical(c) for c in item.get("components", [])) + ")" + kind[len("tuple"):]
+    return kind
+
+
+def normalise(value: Any, item: dict[str, Any]) -> Any:
+    """ABI-decoded value -> Python value: checksummed addresses, dicts for structs."""
+    kind = item["type"]
+    if kind.endswith("]"):
+        inner = dict(item, type=kind[: kind.rindex("[")])
+        return [normalise(v, inner) for v in value]
+    if kind == "tuple":
+        return {c["name"]: normalise(v, c) for v, c in zip(value, item["components"])}
+    if kind == "address":
+        return to_checksum_address(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    selector: bytes
+    input_types: tuple[str, ...]
+    input_names: tuple[str, ...]
+    outputs: tuple[dict[str, Any], ...]
+    mutability: str
+
+    def encode(self, *args: Any) -> bytes:
+        if len(args) != len(self.input_types):
+            raise InvalidInput(f"{self.name} takes {len(self.input_types)} arguments, got {len(args)}")
+        try:
+            return self.selector + encode(list(self.input_types), list(args))
+        except Exception as exc:  # eth_abi's messages name the offending value
+            raise InvalidInput(f"cannot encode arguments of {self.name}: {exc}") from exc
+
+    def decode_output(self, data: bytes) -> Any:
+        values = decode([_canonical(o) for o in self.outputs], data)
+        values = [normalise(v, o) for v, o in zip(values, self.outputs)]
+        return values[0] if len(values) == 1 else tuple(values)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded log: the event's name and arguments, and where it happened."""
+
+    name: str
+    args: dict[str, Any]
+    address: str
+    tx_hash: str
+    block_number: int
+    log_index: int
+
+
+@dataclass(frozen=True)
+class _EventSpec:
+    name: str
+    inputs: tuple[dict[str, Any], ...]
+
+
+class ContractABI:
+    """The callable surface of one contract, built from its ABI."""
+
+    def __init__(self, name: str, abi: list[dict[str, Any]]):
+        self.name = name
+        self.abi = abi
+        self.functions: dict[str, Function] = {}
+        self._events: dict[bytes, _EventSpec] = {}
+        self.event_topics: dict[str, bytes] = {}
+        for item in abi:
+            if item.get("type") == "function":
+                types = tuple(_canonical(i) for i in item.get("inputs", []))
+                signature = f"{item['name']}({','.join(types)})"
+                self.functions.setdefault(
+                    item["name"],
+                    Function(
+                        name=item["name"],
+                        selector=function_signature_to_4byte_selector(signature),
+                        input_types=types,
+                        input_names=tuple(i.get("name", "") for i in item.get("inputs", [])),
+                        outputs=tuple(item.get("outputs", [])),
+                        mutability=item.get("stateMutability", "nonpayable"),
+                    ),
+                )
+            elif item.get("type") == "event":
+                types = ",".join(_canonical(i) for i in item.get("inputs", []))
+                topic = event_signature_to_log_topic(f"{item['name']}({types})")
+                self._events[topic] = _EventSpec(item["name"], tuple(item.get("inputs", [])))
+                self.event_topics[item["name"]] = topic
+        errors.register_abi(abi)
+
+    def function(self, name: str) -> Function:
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise ConfigurationError(f"{self.name} has no function {name!r}") from None
+
+    def constructor_types(self) -> list[str]:
+        for item in self.abi:
+            if item.get("type") == "constructor":
+                return [_canonical(i) for i in item.get("inputs", [])]
+        return []
+
+    def decode_log(self, log: dict[str, Any]) -> Event | None:
+        """Decode one raw JSON-RPC log, or None if it is not one of this contract's events."""
+        topics = [bytes.fromhex(t[2:]) for t in log.get("topics", [])]
+        if not topics or topics[0] not in self._events:
+            return None
+        spec = self._events[topics[0]]
+        indexed = [i for i in spec.inputs if i.get("indexed")]
+        plain = [i for i in spec.inputs if not i.get("indexed")]
+        values: dict[str, Any] = {}
+        for item, topic in zip(indexed, topics[1:]):
+            kind = _canonical(item)
+            # Indexed dynamic types are stored as their hash: keep the hash.
+            if kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("("):
+                values[item["name"]] = topic
+            else:
+                values[item["name"]] = normalise(decode([kind], topic)[0], item)
+        data = bytes.fromhex(log.get("data", "0x")[2:])
+        for item, value in zip(plain, decode([_canonical(i) for i in plain], data)):
+            values[item["name"]] = normalise(value, item)
+        ordered = {i["name"]: values[i["name"]] for i in spec.inputs}
+        return Event(
+            name=spec.name,
+            args=ordered,
+            address=to_checksum_address(log["address"]),
+            tx_hash=log.get("transactionHash", ""),
+            block_number=int(log.get("blockNumber", "0x0"), 16),
+            log_index=int(log.get("logIndex", "0x0"), 16),
+        )
+
+    def decode_logs(self, logs: Iterable[dict[str, Any]], address: str | None = None) -> list[Event]:
+        wanted = address.lower() if address else None
+        out = []
+        for log in logs:
+            if wanted and log.get("address", "").lower() != wanted:
+                continue
+            event = self.decode_log(log)
+            if event is not None:
+                out.append(event)
+        return out

@@ -1,0 +1,478 @@
+"""Start, attach to, inspect and stop a devnet: anvil behind the permissioning gateway.
+
+Both run as detached background processes (their own session, output in ``<folder>/logs``), so a devnet
+outlives the command that started it; ``devnet.json`` in the folder records their ports and process ids.
+
+>>> with Devnet.start(Path("/tmp/chain"), port=None) as devnet:  # doctest: +SKIP
+...     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
+...     admin = Account.from_key(devnet.bootstrap_key)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from carbon_sdk.devnet.folder import DevnetError, DevnetFolder
+
+DEFAULT_FOLDER = Path(".devnet")
+DEFAULT_PORT = 8545
+DEFAULT_CHAIN_ID = 47001
+BLOCK_GAS_LIMIT = 30_000_000
+STATE_INTERVAL_SECONDS = 1
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds carbon_sdk/
+_ANVIL_MARKER, _GATEWAY_MARKER = "anvil", "carbon_sdk.devnet.gateway"
+
+
+class DevnetAlreadyRunning(DevnetError):
+    """A devnet already runs in this folder."""
+
+
+class DevnetNotRunning(DevnetError):
+    """No devnet runs in this folder (or only part of one)."""
+
+
+class PortInUse(DevnetError, OSError):
+    """The port asked for is taken by another process."""
+
+
+class AnvilNotFound(DevnetError, FileNotFoundError):
+    """No anvil executable in any of the places searched."""
+
+
+class DevnetRpcError(DevnetError):
+    """A JSON-RPC error answer from the devnet."""
+
+    def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{method}: {message} (JSON-RPC error {code})")
+        self.code, self.message, self.data = code, message, data
+
+
+@dataclass(frozen=True)
+class DevnetStatus:
+    folder: Path
+    chain_id: int
+    anvil_running: bool
+    gateway_running: bool
+    anvil_pid: int | None
+    gateway_pid: int | None
+    anvil_port: int
+    port: int
+    block_number: int | None  # None when anvil does not answer
+    registry: str | None
+    rpc_url: str
+
+    @property
+    def running(self) -> bool:
+        return self.anvil_running and self.gateway_running
+
+
+def find_anvil() -> str:
+    """$CARBON_ANVIL, else node_modules/.bin/anvil in the current folder or the project, else anvil on PATH.
+
+    npm's ``anvil`` is a node script that runs the native binary as its child; the binary is returned
+    instead, so that signals reach anvil itself (a killed wrapper would leave anvil running).
+    """
+    if os.environ.get("CARBON_ANVIL"):
+        path = Path(os.environ["CARBON_ANVIL"])
+        if path.is_file() and os.access(path, os.X_OK):
+            return _native(path)
+        raise AnvilNotFound(f"CARBON_ANVIL={path} is not an executable file")
+    searched = [Path.cwd() / "node_modules/.bin/anvil", PACKAGE_ROOT / "node_modules/.bin/anvil"]
+    for path in searched:
+        if path.is_file() and os.access(path, os.X_OK):
+            return _native(path)
+    on_path = shutil.which("anvil")
+    if on_path:
+        return _native(Path(on_path))
+    places = ", ".join(str(path) for path in searched)
+    raise AnvilNotFound(
+        f"anvil not found: set CARBON_ANVIL, or install it with `npm ci` (looked in {places} and on PATH)"
+    )
+
+
+def _native(anvil: Path) -> str:
+    """The native anvil behind npm's wrapper script (@foundry-rs/anvil/bin.mjs), or ``anvil`` itself."""
+    script = anvil.resolve()
+    if script.suffix != ".mjs":
+        return str(anvil)
+    system = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(sys.platform, sys.platform)
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "")
+    for native in (script.parent.parent / f"anvil-{system}-{arch}/bin/anvil", script.parent.parent / "dist/anvil"):
+        if native.is_file() and os.access(native, os.X_OK):
+            return str(native)
+    return str(anvil)
+
+
+def anvil_command(anvil: str, port: int, chain_id: int, state_file: Path) -> list[str]:
+    return [
+        anvil, "--host", HOST, "--port", str(port), "--chain-id", str(chain_id),
+        # No dev accounts: keys from anvil's well-known mnemonic never exist on this chain.
+        "--accounts", "0",
+        "--gas-limit", str(BLOCK_GAS_LIMIT),
+        # Free gas. A base fee of 0 stays 0 (anvil treats it as a constant), so a transaction with zero
+        # fees from an account with no ether is mined; the other two make eth_gasPrice suggest 0.
+        "--base-fee", "0", "--gas-price", "0", "--disable-min-priority-fee",
+        # The chain is loaded from and dumped to the folder: every second, and on SIGTERM or SIGINT.
+        "--state", str(state_file), "--state-interval", str(STATE_INTERVAL_SECONDS),
+        "--no-request-size-limit",  # the gateway bounds requests (5 MB); anvil's own limit is 2 MB
+        "--color", "never",
+    ]  # fmt: skip
+
+
+class Devnet:
+    """A running devnet: make one with ``Devnet.start`` or ``Devnet.attach``."""
+
+    def __init__(self, folder: DevnetFolder) -> None:
+        self._folder = folder
+        self._config = folder.read_config()
+
+    # -- life cycle ----------------------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        folder: Path | str,
+        port: int | None = DEFAULT_PORT,
+        anvil_port: int | None = None,
+        chain_id: int = DEFAULT_CHAIN_ID,
+    ) -> Devnet:
+        """Start anvil and the gateway for ``folder`` (``port=None``: free ports) and wait until both answer.
+
+        The folder's first start creates its bootstrap admin key; later starts reuse it and reload the chain.
+        """
+        layout = DevnetFolder(folder)
+        layout.create()
+        with layout.lifecycle_lock():
+            config = layout.read_config()
+            running = _running(config)
+            if running:
+                raise DevnetAlreadyRunning(
+                    f"a devnet is already running in {layout.path} ({running}); "
+                    f"use Devnet.attach({str(layout.path)!r}), or stop it first"
+                )
+            if config.get("chain_id", chain_id) != chain_id and layout.anvil_state_file.exists():
+                raise DevnetError(
+                    f"the chain in {layout.path} has chain id {config['chain_id']}, not {chain_id}: "
+                    "start it with its own chain id, or use another folder"
+                )
+            anvil = find_anvil()
+            admin = layout.bootstrap_account(create=True)
+            port, anvil_port = _choose_ports(port, anvil_port)
+            layout.update_config(
+                chain_id=chain_id,
+                bootstrap_address=admin.address,
+                registry=config.get("registry"),
+                rpc_url=f"http://{HOST}:{port}",
+                anvil={"port": anvil_port, "pid": None},
+                gateway={"port": port, "pid": None},
+            )
+            devnet = cls(layout)
+            try:
+                devnet._start_anvil(anvil)
+                devnet._start_gateway()
+            except BaseException:
+                devnet._stop_processes()
+                raise
+            return devnet
+
+    @classmethod
+    def attach(cls, folder: Path | str) -> Devnet:
+        """The devnet already running in ``folder``."""
+        layout = DevnetFolder(folder)
+        config = layout.read_config()
+        down = [name for name, marker in (("anvil", _ANVIL_MARKER), ("gateway", _GATEWAY_MARKER))
+                if not _alive(config.get(name, {}).get("pid"), marker)]  # fmt: skip
+        if down:
+            raise DevnetNotRunning(
+                f"no devnet is running in {layout.path} ({' and '.join(down)} not running); start it with "
+                f"Devnet.start({str(layout.path)!r})"
+            )
+        return cls(layout)
+
+    def stop(self) -> None:
+        """Stop the gateway, then anvil (gracefully, so that it dumps the chain), and wait for both."""
+        with self._folder.lifecycle_lock():
+            self._stop_processes()
+            self._folder.operator_token_file.unlink(missing_ok=True)
+
+    def kill_node(self) -> None:
+        """Kill anvil abruptly (SIGKILL), as a crash would; the gateway keeps running and answers errors."""
+        self._terminate("anvil", signal.SIGKILL)
+
+    def restart_node(self) -> None:
+        """Stop anvil if it runs, then start it again on the same port with the chain reloaded from disk."""
+        with self._folder.lifecycle_lock():
+            self._terminate("anvil", signal.SIGTERM)
+            self._start_anvil(find_anvil())
+
+    def __enter__(self) -> Devnet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- what it is ----------------------------------------------------------------------------------------
+
+    @property
+    def folder(self) -> Path:
+        return self._folder.path
+
+    @property
+    def chain_id(self) -> int:
+        return self._config["chain_id"]
+
+    @property
+    def port(self) -> int:
+        return self._config["gateway"]["port"]
+
+    @property
+    def anvil_port(self) -> int:
+        return self._config["anvil"]["port"]
+
+    @property
+    def rpc_url(self) -> str:
+        """The public endpoint: the permissioning gateway."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def anvil_url(self) -> str:
+        """anvil itself, without permissioning: for the operator's tools only."""
+        return f"http://{HOST}:{self.anvil_port}"
+
+    @property
+    def bootstrap_key(self) -> str:
+        return self._folder.bootstrap_account().key.to_0x_hex()
+
+    @property
+    def bootstrap_address(self) -> str:
+        return self._folder.bootstrap_account().address
+
+    @property
+    def operator_token(self) -> str:
+        return self._folder.operator_token()
+
+    @property
+    def registry(self) -> str | None:
+        return self._folder.read_config().get("registry")
+
+    def set_registry(self, address: str | None) -> str | None:
+        """Make the gateway check senders against the registry at ``address``; kept across restarts."""
+        return self.rpc("carbon_setRegistry", [address], operator=True)
+
+    def rpc(self, method: str, params: list[Any] | dict[str, Any] | None = None, operator: bool = False) -> Any:
+        """One JSON-RPC call through the gateway (with the operator token if ``operator``); its result."""
+        token = self.operator_token if operator else None
+        return _rpc(self.rpc_url, method, params, token=token)
+
+    def status(self) -> DevnetStatus:
+        config = self._config = self._folder.read_config()
+        anvil_running = _alive(config["anvil"].get("pid"), _ANVIL_MARKER)
+        block_number = None
+        if anvil_running:
+            try:
+                block_number = int(_rpc(self.anvil_url, "eth_blockNumber"), 16)
+            except (OSError, DevnetError):
+                pass
+        return DevnetStatus(
+            folder=self.folder,
+            chain_id=self.chain_id,
+            anvil_running=anvil_running,
+            gateway_running=_alive(config["gateway"].get("pid"), _GATEWAY_MARKER),
+            anvil_pid=config["anvil"].get("pid"),
+            gateway_pid=config["gateway"].get("pid"),
+            anvil_port=self.anvil_port,
+            port=self.port,
+            block_number=block_number,
+            registry=config.get("registry"),
+            rpc_url=self.rpc_url,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Devnet {self.folder} gateway {self.rpc_url} anvil {self.anvil_url} chain {self.chain_id}>"
+
+    # -- processes -----------------------------------------------------------------------------------------
+
+    def _start_anvil(self, anvil: str) -> None:
+        if not _port_is_free(self.anvil_port):
+            raise PortInUse(f"anvil's port {self.anvil_port} on {HOST} is taken by another process")
+        command = anvil_command(anvil, self.anvil_port, self.chain_id, self._folder.anvil_state_file)
+        pid = self._spawn("anvil", command)
+
+        def ready() -> bool:
+            chain_id = _rpc(self.anvil_url, "eth_chainId", timeout=1)
+            if int(chain_id, 16) != self.chain_id:
+                raise DevnetError(f"anvil reports chain id {int(chain_id, 16)}, expected {self.chain_id}")
+            return True
+
+        self._wait_until_ready("anvil", pid, _ANVIL_MARKER, ready)
+
+    def _start_gateway(self) -> None:
+        if not _port_is_free(self.port):
+            raise PortInUse(f"port {self.port} on {HOST} is taken by another process: pick another port")
+        command = [sys.executable, "-m", _GATEWAY_MARKER, "--folder", str(self.folder), "--port", str(self.port)]
+        pid = self._spawn("gateway", command)
+
+        def ready() -> bool:
+            info = _rpc(self.rpc_url, "carbon_gatewayInfo", timeout=1)
+            return info["bootstrapAdmin"] == self.bootstrap_address
+
+        self._wait_until_ready("gateway", pid, _GATEWAY_MARKER, ready)
+
+    def _spawn(self, name: str, command: list[str]) -> int:
+        log_file = self._folder.log_file(name)
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+        with open(log_file, "ab") as log:
+            log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+            log.flush()
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=self.folder, env=environment,
+            )  # fmt: skip
+        _CHILDREN[process.pid] = process
+        self._config = self._folder.update_config(**{name: {"pid": process.pid}})
+        return process.pid
+
+    def _wait_until_ready(self, name: str, pid: int, marker: str, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            try:
+                if ready():
+                    return
+            except (OSError, DevnetRpcError, KeyError, TypeError, ValueError):
+                pass  # not listening yet
+            if not _alive(pid, marker):
+                raise DevnetError(f"{name} exited while starting; {self._log_tail(name)}")
+            if time.monotonic() > deadline:
+                raise DevnetError(f"{name} did not answer within {START_TIMEOUT_SECONDS:.0f} s; {self._log_tail(name)}")
+            time.sleep(0.05)
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        log_file = self._folder.log_file(name)
+        try:
+            tail = log_file.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f"no log at {log_file}"
+        return f"last lines of {log_file}:\n" + "\n".join(tail)
+
+    def _stop_processes(self) -> None:
+        self._terminate("gateway", signal.SIGTERM)
+        self._terminate("anvil", signal.SIGTERM)
+
+    def _terminate(self, name: str, signal_number: int) -> None:
+        """Send ``signal_number`` to the process, wait for it to exit (SIGKILL after a while), forget its pid."""
+        marker = _ANVIL_MARKER if name == "anvil" else _GATEWAY_MARKER
+        pid = self._folder.read_config().get(name, {}).get("pid")
+        if _alive(pid, marker):
+            os.kill(pid, signal_number)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            while _alive(pid, marker) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _alive(pid, marker):
+                os.kill(pid, signal.SIGKILL)
+                while _alive(pid, marker):
+                    time.sleep(0.02)
+        self._config = self._folder.update_config(**{name: {"pid": None}})
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # started by this process: reaped here, never zombies
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _alive(pid: int | None, marker: str) -> bool:
+    """Whether ``pid`` is a live process whose command line holds ``marker`` (so a reused pid is not ours)."""
+    if not pid:
+        return False
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: not ours
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+    zombie = stat.rpartition(")")[2].split()[0] == "Z"  # exited, not yet reaped by its parent
+    return not zombie and marker in command_line
+
+
+def _running(config: dict[str, Any]) -> str:
+    """A description of this folder's devnet processes that still run ('' if none)."""
+    parts = []
+    for name, marker in (("gateway", _GATEWAY_MARKER), ("anvil", _ANVIL_MARKER)):
+        process = config.get(name, {})
+        if _alive(process.get("pid"), marker):
+            parts.append(f"{name} pid {process['pid']} on port {process.get('port')}")
+    return ", ".join(parts)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is free
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _choose_ports(port: int | None, anvil_port: int | None) -> tuple[int, int]:
+    """The ports asked for, checked free, with free ports picked for the ones left as None."""
+    for asked, what in ((port, "the gateway's"), (anvil_port, "anvil's")):
+        if asked is not None and not _port_is_free(asked):
+            raise PortInUse(f"{what} port {asked} on {HOST} is taken by another process: pick another port")
+    if port is not None and port == anvil_port:
+        raise DevnetError(f"the gateway and anvil cannot share port {port}")
+    with ExitStack() as stack:  # hold each picked port until all are picked, so that they differ
+        picked = []
+        for asked in (port, anvil_port):
+            if asked is None:
+                probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                probe.bind((HOST, 0))
+                asked = probe.getsockname()[1]
+                while asked in (port, anvil_port):  # an explicit port of the other process
+                    probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    probe.bind((HOST, 0))
+                    asked = probe.getsockname()[1]
+            picked.append(asked)
+    return picked[0], picked[1]
+
+
+def _rpc(url: str, method: str, params: Any = None, token: str | None = None, timeout: float = 30) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": [] if params is None else params}).encode()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=headers)
+    with _NO_PROXY.open(request, timeout=timeout) as response:
+        answer = json.load(response)
+    if "error" in answer:
+        error = answer["error"]
+        raise DevnetRpcError(method, error.get("code"), error.get("message"), error.get("data"))
+    return answer.get("result")

@@ -1,0 +1,318 @@
+"""The one transaction path: every state change the SDK makes goes through :class:`TransactionSender`.
+
+For each call: estimate gas (a revert here raises the contract's typed error before anything is sent),
+take the next nonce, sign locally, send, wait for the receipt and check it. Many calls go out as JSON-RPC
+batches, which is how one process reaches hundreds of mined transactions per second.
+
+Guarantees:
+- Nonces: one lock per sender covers "take nonce, sign, send", so threads sharing a key get consecutive
+  nonces with no gaps and no duplicates. Waiting for receipts happens outside the lock.
+- Never sending twice: a signed transaction is resent only as the *same bytes* (same nonce, same hash),
+  which the chain can include at most once. If a send is refused after later nonces were already sent,
+  the gap is filled with a zero-value self-transfer rather than by re-signing anything.
+- Receipts are checked: a reverted transaction raises its decoded custom error carrying the tx hash.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from carbon_sdk.errors import (
+    InvalidInput,
+    PermissionDenied,
+    RpcError,
+    TransactionError,
+    TransactionReverted,
+    TransactionTimeout,
+    decode_revert,
+)
+from carbon_sdk.rpc import RpcClient
+
+Progress = Callable[[int], None]  # called with the number of transactions just completed
+
+
+@dataclass(frozen=True)
+class Call:
+    """One state change to make: a contract call, or a deployment when ``to`` is None."""
+
+    to: str | None
+    data: bytes
+    value: int = 0
+    gas: int | None = None  # None: estimate (and surface reverts before sending)
+    label: str = ""  # what this call does, for error messages
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A mined, successful transaction."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    sender: str
+    nonce: int
+    contract_address: str | None
+    logs: tuple[dict[str, Any], ...] = field(repr=False)
+
+
+class NonceManager:
+    """Hands out consecutive nonces for one sender; safe when many threads share it."""
+
+    def __init__(self, rpc: RpcClient, address: str):
+        self._rpc = rpc
+        self.address = address
+        self.lock = threading.RLock()
+        self._next: int | None = None
+
+    def peek(self) -> int:
+        with self.lock:
+            if self._next is None:
+                self._next = int(self._rpc.call("eth_getTransactionCount", [self.address, "pending"]), 16)
+            return self._next
+
+    def advance(self, count: int) -> None:
+        with self.lock:
+            self._next = self.peek() + count
+
+    def resync(self) -> None:
+        """Forget the local count: the next nonce is read from the node again."""
+        with self.lock:
+            self._next = None
+
+
+class LocalSigner:
+    """Signs with a private key held in this process (eth-account, fast with coincurve)."""
+
+    def __init__(self, private_key: str | bytes):
+        try:
+            self._account: LocalAccount = Account.from_key(private_key)
+        except Exception as exc:
+            raise InvalidInput(f"not a valid private key: {exc}") from None
+        self.address: str = self._account.address
+
+    def sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
+        signed = self._account.sign_transaction(tx)
+        return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+
+
+_ALREADY_SENT = ("already known", "known transaction", "already imported", "nonce too low")
+
+
+class TransactionSender:
+    """Sends calls for one signer through one node. Create one per key and share it between threads."""
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        signer: LocalSigner,
+        chain_id: int,
+        *,
+        gas_margin: float = 1.25,
+        priority_fee: int = 0,
+        receipt_timeout: float = 120.0,
+        batch_size: int = 100,
+    ):
+        self.rpc = rpc
+        self.signer = signer
+        self.address = signer.address
+        self.chain_id = chain_id
+        self.gas_margin = gas_margin
+        self.priority_fee = priority_fee
+        self.receipt_timeout = receipt_timeout
+        self.batch_size = batch_size
+        self.nonces = NonceManager(rpc, signer.address)
+        self._base_fee: tuple[float, int] | None = None
+
+    # -- public -------------------------------------------------------------------------------------------
+
+    def transact(self, call: Call) -> Receipt:
+        """Send one call and return its checked receipt."""
+        return self.transact_many([call])[0]
+
+    def transact_many(self, calls: Sequence[Call], progress: Progress | None = None) -> list[Receipt]:
+        """Send many calls in JSON-RPC batches; return their receipts in order.
+
+        Every call without an explicit gas limit is estimated first, so a call that would revert raises its
+        typed error before any of them is sent. Calls that depend on an earlier call in the same list
+        (and so cannot be estimated yet) must carry ``gas``.
+        """
+        receipts: list[Receipt] = []
+        for start in range(0, len(calls), self.batch_size):
+            chunk = list(calls[start:start + self.batch_size])
+            gases = self._estimate(chunk)
+            hashes, nonces = self._sign_and_send(chunk, gases)
+            receipts.extend(self._wait(chunk, hashes, nonces))
+            if progress:
+                progress(len(chunk))
+        return receipts
+
+    def estimate(self, call: Call) -> int:
+        return self._estimate([call])[0]
+
+    # -- steps --------------------------------------------------------------------------------------------
+
+    def _tx_fields(self, call: Call) -> dict[str, Any]:
+        fields: dict[str, Any] = {"from": self.address, "data": "0x" + call.data.hex(), "value": hex(call.value)}
+        if call.to is not None:
+            fields["to"] = call.to
+        return fields
+
+    def _estimate(self, calls: list[Call]) -> list[int]:
+        todo = [i for i, c in enumerate(calls) if c.gas is None]
+        gases = [c.gas or 0 for c in calls]
+        if not todo:
+            return gases
+        results = self.rpc.batch([("eth_estimateGas", [self._tx_fields(calls[i])]) for i in todo])
+        for i, result in zip(todo, results):
+            if isinstance(result, RpcError):
+                raise self._explain(result, calls[i])
+            gases[i] = int(int(result, 16) * self.gas_margin) + 10_000
+        return gases
+
+    def _explain(self, error: RpcError, call: Call, tx_hash: str | None = None) -> Exception:
+        """An estimate or send error -> the contract's typed error when there is revert data."""
+        data = error.data
+        if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x"):
+            return decode_revert(bytes.fromhex(data[2:]), tx_hash=tx_hash)
+        if isinstance(error, PermissionDenied):
+            return error
+        what = f" ({call.label})" if call.label else ""
+        return TransactionError(f"{error}{what}")
+
+    def _fees(self) -> tuple[int, int]:
+        now = time.monotonic()
+        if self._base_fee is None or now - self._base_fee[0] > 2.0:
+            block = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+            self._base_fee = (now, int(block.get("baseFeePerGas", "0x0"), 16))
+        base = self._base_fee[1]
+        return 2 * base + self.priority_fee, self.priority_fee
+
+    def _sign_and_send(self, calls: list[Call], gases: list[int]) -> tuple[list[str], list[int]]:
+        max_fee, priority = self._fees()
+        with self.nonces.lock:
+            first = self.nonces.peek()
+            raws, hashes = [], []
+            for offset, (call, gas) in enumerate(zip(calls, gases)):
+                tx = {
+                    "chainId": self.chain_id,
+                    "nonce": first + offset,
+                    "gas": gas,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": priority,
+                    "value": call.value,
+                    "data": call.data,
+                    "type": 2,
+                }
+                if call.to is not None:
+                    tx["to"] = to_checksum_address(call.to)
+                raw, tx_hash = self.signer.sign(tx)
+                raws.append(raw)
+                hashes.append(tx_hash)
+            results = self.rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+            accepted = [self._accepted(res, h) for res, h in zip(results, hashes)]
+            if all(accepted):
+                self.nonces.advance(len(calls))
+                return hashes, [first + i for i in range(len(calls))]
+            # Some were refused. Everything up to the last accepted nonce is now used on chain; refused
+            # nonces below it are holes that would stall the accepted ones behind them: fill each hole
+            # with a zero-value self-transfer (never a re-signed copy of the refused call).
+            last = max((i for i, ok in enumerate(accepted) if ok), default=-1)
+            for i in range(last):
+                if not accepted[i]:
+                    self._fill_nonce(first + i, max_fee, priority)
+            self.nonces._next = first + last + 1
+            failed = next(i for i, ok in enumerate(accepted) if not ok)
+            raise self._explain(results[failed], calls[failed])
+
+    def _accepted(self, result: Any, tx_hash: str) -> bool:
+        if not isinstance(result, RpcError):
+            return True
+        # A retried send whose first attempt got through: the node already has these exact bytes.
+        if any(s in result.rpc_message.lower() for s in _ALREADY_SENT):
+            return self.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
+        return False
+
+    def _fill_nonce(self, nonce: int, max_fee: int, priority: int) -> None:
+        tx = {"chainId": self.chain_id, "nonce": nonce, "gas": 21_000, "maxFeePerGas": max_fee,
+              "maxPriorityFeePerGas": priority, "value": 0, "to": self.address, "data": b"", "type": 2}
+        raw, _ = self.signer.sign(tx)
+        self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
+
+    def _wait(self, calls: list[Call], hashes: list[str], nonces: list[int]) -> list[Receipt]:
+        pending = dict(enumerate(hashes))
+        found: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + self.receipt_timeout
+        delay = 0.002
+        while pending:
+            items = list(pending.items())
+            results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in items])
+            for (i, _), result in zip(items, results):
+                if isinstance(result, RpcError):
+                    raise TransactionError(f"cannot read receipt of {hashes[i]}: {result}")
+                if result is not None:
+                    found[i] = result
+                    del pending[i]
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise TransactionTimeout(next(iter(pending.values())), self.receipt_timeout)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        receipts = []
+        for i, call in enumerate(calls):
+            raw = found[i]
+            if int(raw["status"], 16) != 1:
+                raise self._revert_reason(call, raw)
+            receipts.append(
+                Receipt(
+                    tx_hash=raw["transactionHash"],
+                    block_number=int(raw["blockNumber"], 16),
+                    gas_used=int(raw["gasUsed"], 16),
+                    sender=self.address,
+                    nonce=nonces[i],
+                    contract_address=(to_checksum_address(raw["contractAddress"])
+                                      if raw.get("contractAddress") else None),
+                    logs=tuple(raw.get("logs", [])),
+                )
+            )
+        return receipts
+
+    def _revert_reason(self, call: Call, raw: dict[str, Any]) -> TransactionReverted:
+        """Replay a reverted transaction as a call on the state before its block to recover the error."""
+        tx_hash = raw["transactionHash"]
+        block = int(raw["blockNumber"], 16)
+        try:
+            self.rpc.call("eth_call", [self._tx_fields(call), hex(block - 1)])
+        except RpcError as error:
+            explained = self._explain(error, call, tx_hash=tx_hash)
+            if isinstance(explained, TransactionReverted):
+                return explained
+        return TransactionReverted(f"transaction {tx_hash} reverted in block {block}"
+                                   + (f" ({call.label})" if call.label else ""), tx_hash=tx_hash)
+
+
+_shared: dict[tuple[str, str, int], TransactionSender] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int | None = None,
+                  **options: Any) -> TransactionSender:
+    """The process-wide sender for (node, key): every client using one key shares its nonce manager."""
+    rpc = rpc if isinstance(rpc, RpcClient) else RpcClient(rpc)
+    signer = LocalSigner(private_key)
+    if chain_id is None:
+        chain_id = int(rpc.call("eth_chainId"), 16)
+    key = (rpc.url, signer.address, chain_id)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = TransactionSender(rpc, signer, chain_id, **options)
+        return _shared[key]

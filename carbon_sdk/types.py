@@ -1,0 +1,88 @@
+"""Domain types shared by the SDK modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import IntEnum
+
+
+class Role(IntEnum):
+    """A member's role in the consortium (mirrors `Role` in IConsortiumRegistry.sol)."""
+
+    NONE = 0
+    REGULATOR = 1
+    VERIFIER = 2
+    ENTERPRISE = 3
+    PLATFORM = 4
+    INDIVIDUAL = 5
+    MERCHANT = 6
+    OBSERVER = 7
+
+    @classmethod
+    def parse(cls, value: "str | int | Role") -> "Role":
+        if isinstance(value, Role):
+            return value
+        try:
+            return cls[value.upper()] if isinstance(value, str) else cls(value)
+        except (KeyError, ValueError):
+            names = ", ".join(r.name.lower() for r in cls if r is not cls.NONE)
+            raise ValueError(f"unknown role {value!r}: expected one of {names}") from None
+
+
+class MemberStatus(IntEnum):
+    """Mirrors `MemberStatus` in IConsortiumRegistry.sol."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+    REVOKED = 3
+
+
+def roles_mask(roles: "list[Role] | tuple[Role, ...] | set[Role]") -> int:
+    mask = 0
+    for role in roles:
+        mask |= 1 << int(role)
+    return mask
+
+
+def roles_from_mask(mask: int) -> tuple[Role, ...]:
+    return tuple(r for r in Role if r is not Role.NONE and mask & (1 << int(r)))
+
+
+@dataclass(frozen=True)
+class Organisation:
+    org_id: int
+    name: str
+    admin: str
+    region: int
+    allowed_roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class Member:
+    address: str
+    org_id: int
+    role: Role
+    status: MemberStatus
+    region: int
+    enrolled_at: datetime
+    identity_hash: bytes
+
+    @property
+    def active(self) -> bool:
+        return self.status is MemberStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    address: str
+    previous: MemberStatus
+    current: MemberStatus
+    by: str
+    tx_hash: str
+    block_number: int
+
+
+def timestamp(value: int) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)

@@ -1,0 +1,155 @@
+"""Benchmark: gas per operation and SDK throughput on a fresh devnet, written to docs/benchmarks.{md,json}.
+
+    make bench        (or: python scripts/bench.py)
+
+Each row is measured on a real chain through the permissioning gateway, with the targets and anchors of
+DESIGN.md section 5 beside it. Rerun whenever the contracts change and commit both files.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from eth_account import Account
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from carbon_sdk import CarbonClient, Role  # noqa: E402
+from carbon_sdk.artifacts import load_build  # noqa: E402
+from carbon_sdk.deploy import deploy_contract, deploy_system  # noqa: E402
+from carbon_sdk.devnet import Devnet  # noqa: E402
+from carbon_sdk.tx import shared_sender  # noqa: E402
+
+console = Console()
+
+
+@dataclass
+class Row:
+    key: str
+    operation: str
+    unit: str  # "gas" or "tx/s"
+    value: float
+    target: str
+    anchors: str
+    meets: bool | None  # None: no target
+
+    def shown(self) -> str:
+        return f"{self.value:,.0f}" if self.unit == "gas" else f"{self.value:,.0f}"
+
+
+def bench_registry(admin: CarbonClient) -> list[Row]:
+    """Member enrolment: one at a time, and per member in a batch of 200."""
+    registry = admin.registry
+    singles = [admin.transact(registry.contract.tx("enrol", Account.create().address, int(Role.INDIVIDUAL), 0,
+                                                    b"\x01" * 32)).gas_used for _ in range(5)]
+    people = [Account.create().address for _ in range(200)]
+    batch = admin.transact(registry.contract.tx("enrolBatch", people, int(Role.INDIVIDUAL), 0, [b"\x02" * 32] * 200))
+    status = admin.transact(registry.contract.tx("suspend", people[0])).gas_used
+    return [
+        Row("registry_enrol", "member enrolment, single", "gas", statistics.median(singles), "—",
+            "no anchor in DESIGN 5; floor: two new storage slots + event ≈ 47.5k", None),
+        Row("registry_enrol_batch_per_member", "member enrolment, per member in a batch of 200", "gas",
+            batch.gas_used / 200, "—", f"whole batch of 200: {batch.gas_used:,} gas (fits a 30M block 3x)", None),
+        Row("registry_suspend", "member suspension", "gas", status, "—", "", None),
+    ]
+
+
+def bench_throughput(devnet: Devnet, client_key: str, manifest, probe_address: str, probe_abi, total: int) -> Row:
+    """Signed transactions per second from one process through the gateway, each mined and checked."""
+    client = CarbonClient(devnet.rpc_url, manifest, client_key)
+    probe = client.bind("GuardedProbe", probe_address, probe_abi)
+    client.transact(probe.tx("ping"))  # warm up connections and caches
+    before = probe.call("count")
+    calls = [probe.tx("ping") for _ in range(total)]
+    start = time.perf_counter()
+    receipts = client.transact_many(calls)
+    elapsed = time.perf_counter() - start
+    assert len(receipts) == total and probe.call("count") == before + total, "throughput run lost transactions"
+    rate = total / elapsed
+    return Row("sdk_tx_per_s", f"SDK signed tx/s, one process, through the gateway ({total:,} tx, "
+               "each mined and its receipt checked)", "tx/s", rate, "≥ 500/s",
+               "plain web3.py one at a time: 71–86/s; anvil alone, batched: 962/s", rate >= 500)
+
+
+def write(rows: list[Row], out: Path, meta: dict) -> None:
+    json_path, md_path = out / "benchmarks.json", out / "benchmarks.md"
+    data = json.loads(json_path.read_text()) if json_path.exists() else {}
+    for row in rows:
+        entry = {"gas": round(row.value)} if row.unit == "gas" else {"value": round(row.value, 1)}
+        data[row.key] = {**entry, "unit": row.unit, "operation": row.operation, "target": row.target}
+    data["_meta"] = meta
+    json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (scripts/bench.py) on a fresh devnet: anvil behind the permissioning gateway,",
+        "through the SDK's transaction path. Targets and anchors from DESIGN.md section 5. Rerun and commit",
+        "whenever the contracts change.",
+        "",
+        f"Machine: {meta['machine']}; anvil {meta['anvil']}; solc {meta['solc']}; measured {meta['date']}.",
+        "",
+        "| operation | measured | unit | target | meets | anchors |",
+        "| --- | ---: | --- | --- | --- | --- |",
+    ]
+    for key in sorted(k for k in data if not k.startswith("_")):
+        entry = data[key]
+        value = entry.get("gas", entry.get("value"))
+        row = next((r for r in rows if r.key == key), None)
+        meets = "—" if not row or row.meets is None else ("yes" if row.meets else "**no**")
+        anchors = row.anchors if row else entry.get("anchors", "")
+        lines.append(f"| {entry['operation']} (`{key}`) | {value:,} | {entry['unit']} | {entry['target']} | {meets} "
+                     f"| {anchors} |")
+    md_path.write_text("\n".join(lines) + "\n")
+
+
+@click.command()
+@click.option("--transactions", default=2000, show_default=True, help="Transactions in the throughput run.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "docs", show_default=True)
+def cli(transactions: int, out: Path) -> None:
+    artifacts = load_build(ROOT / ".build" / "__local__.json")
+    with tempfile.TemporaryDirectory(prefix="carbon-bench-") as folder, Devnet.start(Path(folder), port=None) as devnet:
+        console.print(f"devnet up at {devnet.rpc_url}")
+        sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key)
+        manifest = deploy_system(sender, artifacts, network="bench")
+        devnet.set_registry(manifest.contract("ConsortiumRegistry").address)
+        regulator = CarbonClient(devnet.rpc_url, manifest, devnet.bootstrap_key)
+        platform_admin = Account.create()
+        regulator.registry.register_organisation("Bench Platform", platform_admin.address, Role.PLATFORM,
+                                                 allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
+        admin = CarbonClient(devnet.rpc_url, manifest, platform_admin.key)
+        rows = bench_registry(admin)
+        probe = deploy_contract(sender, artifacts["GuardedProbe"], manifest.contract("ConsortiumRegistry").address)
+        rows.append(bench_throughput(devnet, platform_admin.key, manifest, probe.contract_address,
+                                     artifacts["GuardedProbe"].abi, transactions))
+        anvil_version = regulator.rpc.call("web3_clientVersion")
+    meta = {
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "anvil": anvil_version,
+        "solc": "0.8.28 (npm solcjs via py-solc-x)",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write(rows, out, meta)
+    table = Table(title="benchmarks")
+    for column in ("operation", "measured", "unit", "target", "meets"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.operation, row.shown(), row.unit, row.target,
+                      "—" if row.meets is None else ("yes" if row.meets else "no"))
+    console.print(table)
+    console.print(f"written to {out / 'benchmarks.md'} and {out / 'benchmarks.json'}")
+
+
+if __name__ == "__main__":
+    cli()
