@@ -21,7 +21,8 @@ from rich.table import Table
 from carbon_sdk.errors import CarbonError
 from carbon_sdk.types import MemberStatus, Role
 
-console = Console()
+# Wide tables when the output is a file or a pipe (logs, CI), the terminal's width otherwise.
+console = Console(width=None if sys.stdout.isatty() else 160)
 DEFAULT_NETWORK = "carbon-devnet"
 ROLE_NAMES = [r.name.lower() for r in Role if r is not Role.NONE]
 
@@ -116,11 +117,18 @@ def devnet_up(obj: Context, port: int, anvil_port: int | None, deploy: bool) -> 
                   f"anvil on {node.anvil_url}, folder {node.folder}")
     console.print(f"bootstrap admin {node.bootstrap_address}; operator token in {node.folder / 'operator.token'}")
     if deploy:
+        from carbon_sdk.client import CarbonClient
+        from carbon_sdk.errors import ChainMismatch
+
         manifest_path = obj.manifest_path
         if manifest_path.exists():
-            console.print(f"deployment manifest {manifest_path} exists: not redeploying")
-        else:
-            _deploy(obj, node.rpc_url, node.bootstrap_key, manifest_path, node)
+            try:
+                CarbonClient(node.rpc_url, manifest_path)  # checks chain id and genesis
+                console.print(f"deployment manifest {manifest_path} matches this chain: not redeploying")
+                return
+            except ChainMismatch as exc:
+                console.print(f"[yellow]{manifest_path} belongs to another chain ({exc}); redeploying[/yellow]")
+        _deploy(obj, node.rpc_url, node.bootstrap_key, manifest_path, node)
 
 
 @devnet.command("down")

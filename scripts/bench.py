@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import click
@@ -34,8 +34,7 @@ from carbon_sdk.tx import shared_sender  # noqa: E402
 console = Console()
 
 
-@dataclass
-class Row:
+class Row(NamedTuple):  # not a dataclass: ape's script loader imports this file outside sys.modules
     key: str
     operation: str
     unit: str  # "gas" or "tx/s"

@@ -32,7 +32,8 @@ from carbon_sdk.deploy import deploy_system  # noqa: E402
 from carbon_sdk.devnet import Devnet  # noqa: E402
 from carbon_sdk.tx import shared_sender  # noqa: E402
 
-console = Console()
+# Wide enough for the tables when the output is a log rather than a terminal.
+console = Console(width=None if sys.stdout.isatty() else 130)
 
 # (name, admin role, roles it may enrol, region): region codes are administrative-division codes, 0 = national.
 VERIFIERS = [("GreenCert Verification Ltd", 0), ("Yangtze Carbon Assurance", 31)]
@@ -83,23 +84,31 @@ def build_consortium(regulator: CarbonClient, devnet: Devnet, manifest, individu
 
 
 def show_permissioning(regulator: CarbonClient, devnet: Devnet, manifest, consortium: dict) -> None:
-    """A stranger's transaction is refused by the gateway; a suspended resident's too."""
+    """The contract and the gateway each refuse what they should."""
     console.rule("permissioning")
-    stranger = CarbonClient(devnet.rpc_url, manifest, Account.create().key)
-    try:
-        stranger.registry.enrol(Account.create().address, Role.INDIVIDUAL)
-    except errors.CarbonError as exc:
-        console.print(f"stranger {stranger.address[:10]}… tries to enrol someone: [red]{type(exc).__name__}[/red]: {exc}")
     platform: CarbonClient = consortium["platform"]
-    resident = consortium["people"][0]
-    change = platform.registry.suspend(resident)
-    console.print(f"platform suspends resident {resident[:10]}…: {change.previous.name.lower()} → "
-                  f"{change.current.name.lower()} (block {change.block_number})")
+    stranger = CarbonClient(devnet.rpc_url, manifest, Account.create().key)
+    enrol = stranger.registry.contract.tx("enrol", Account.create().address, int(Role.INDIVIDUAL), 44,
+                                          b"\x00" * 32, gas=200_000)  # fixed gas: skip the SDK's pre-check
+    try:
+        stranger.transact(enrol)
+    except errors.PermissionDenied as exc:
+        console.print(f"a stranger's signed transaction → gateway refuses it: [red]{exc.rpc_message}[/red]")
     enterprise = consortium["admins"][ENTERPRISES[0][0]]
     try:
         enterprise.registry.enrol(Account.create().address, Role.VERIFIER, region=11)
     except errors.ContractCustomError as exc:
-        console.print(f"an enterprise tries to enrol a verifier: [red]{exc.name}[/red] {exc.arguments}")
+        console.print(f"an enterprise tries to enrol a verifier → contract refuses: [red]{exc}[/red]")
+    resident = Account.create()
+    platform.registry.enrol(resident.address, Role.INDIVIDUAL, region=44)
+    change = platform.registry.suspend(resident.address)
+    console.print(f"platform suspends resident {resident.address[:10]}…: {change.previous.name.lower()} → "
+                  f"{change.current.name.lower()} (block {change.block_number})")
+    suspended = CarbonClient(devnet.rpc_url, manifest, resident.key)
+    try:
+        suspended.transact(suspended.registry.contract.tx("suspend", platform.address, gas=100_000))
+    except errors.PermissionDenied as exc:
+        console.print(f"the suspended resident sends a transaction → gateway refuses it: [red]{exc.rpc_message}[/red]")
 
 
 @click.command()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ape
 import click
+from ape.cli import ConnectedProviderCommand
 
 from carbon_sdk.artifacts import from_ape_contract_types
 from carbon_sdk.deploy import SYSTEM_CONTRACTS, deploy_system
@@ -34,7 +35,7 @@ def _deployer_key(network: str, devnet_folder: Path) -> str:
     raise click.ClickException(f"set CARBON_DEPLOYER_KEY to deploy on {network}")
 
 
-@click.command()
+@click.command(cls=ConnectedProviderCommand)
 @click.option("--devnet-folder", type=click.Path(path_type=Path), default=Path(".devnet"), show_default=True,
               envvar="CARBON_DEVNET_FOLDER")
 @click.option("--output", type=click.Path(path_type=Path), default=None,

@@ -27,6 +27,8 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from carbon_sdk.errors import CarbonError
+
 CONFIG_FILE = "devnet.json"
 BOOTSTRAP_KEY_FILE = "bootstrap.key"
 OPERATOR_TOKEN_FILE = "operator.token"
@@ -34,8 +36,8 @@ ANVIL_STATE_FILE = "anvil-state.json"
 LOGS_FOLDER = "logs"
 
 
-class DevnetError(Exception):
-    """Root of the devnet's errors: a devnet that cannot start, is not running, or a folder in a bad state."""
+class DevnetError(CarbonError):
+    """Root of the devnet's errors (a CarbonError like every SDK error): a devnet that cannot start, is not running, or a folder in a bad state."""
 
 
 class DevnetFolder:
