@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# `npm install` (not `npm ci`): the lock pins every version, but anvil's binaries for other platforms are not
+# published to the registry, so the lock cannot list them and `npm ci` would refuse it as out of sync.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Registers the npm compiler with py-solc-x (idempotent; rewrites only what changed).
