@@ -153,12 +153,26 @@ class TransactionSender:
         typed error before any of them is sent. Calls that depend on an earlier call in the same list
         (and so cannot be estimated yet) must carry ``gas``.
         """
+        calls = list(calls)
+        chunks = [range(s, min(s + self.batch_size, len(calls))) for s in range(0, len(calls), self.batch_size)]
+        # 1. Estimate everything first: a call that would revert stops the whole list before anything is sent.
+        gases: list[int] = []
+        for chunk in chunks:
+            gases.extend(self._estimate([calls[i] for i in chunk]))
+        # 2. Send every chunk without waiting: the node mines one chunk while the next is being signed.
+        sent: list[tuple[range, list[str], list[int]]] = []
+        try:
+            for chunk in chunks:
+                hashes, nonces = self._sign_and_send([calls[i] for i in chunk], [gases[i] for i in chunk])
+                sent.append((chunk, hashes, nonces))
+        except Exception:
+            for chunk, hashes, nonces in sent:  # what was sent is on its way: see it mined before reporting
+                self._wait([calls[i] for i in chunk], hashes, nonces)
+            raise
+        # 3. Collect and check the receipts, in order.
         receipts: list[Receipt] = []
-        for start in range(0, len(calls), self.batch_size):
-            chunk = list(calls[start:start + self.batch_size])
-            gases = self._estimate(chunk)
-            hashes, nonces = self._sign_and_send(chunk, gases)
-            receipts.extend(self._wait(chunk, hashes, nonces))
+        for chunk, hashes, nonces in sent:
+            receipts.extend(self._wait([calls[i] for i in chunk], hashes, nonces))
             if progress:
                 progress(len(chunk))
         return receipts

@@ -34,10 +34,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from carbon_sdk.devnet.folder import DevnetFolder
+from carbon_sdk.signing import recover_sender
 
 log = logging.getLogger("carbon_sdk.devnet.gateway")
 
@@ -247,7 +247,7 @@ class Gateway:
             return
         try:
             raw = bytes.fromhex(params[0][2:] if params[0][:2] in ("0x", "0X") else params[0])
-            call.sender = Account.recover_transaction(raw)
+            call.sender = recover_sender(raw)  # fast path for EIP-1559, eth-account otherwise
         except Exception as error:
             call.fail(INVALID_PARAMS, f"could not decode the signed transaction or recover its signer: {str(error)[:200]}")
 
