@@ -404,7 +404,9 @@ def _alive(pid: int | None, marker: str) -> bool:
     if not pid:
         return False
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        if child.poll() is None:
+            return True
         del _CHILDREN[pid]
         return False
     try:
@@ -418,7 +420,8 @@ def _alive(pid: int | None, marker: str) -> bool:
         command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return True  # no /proc (macOS): trust the signal check
-    zombie = stat.rpartition(")")[2].split()[0] == "Z"  # exited, not yet reaped by its parent
+    # A zombie has exited (its parent has not reaped it yet); an exiting process has an empty command line.
+    zombie = stat.rpartition(")")[2].split()[0] == "Z"
     return not zombie and marker in command_line
 
 
