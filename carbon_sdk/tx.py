@@ -112,6 +112,8 @@ class LocalSigner:
         return sign_eip1559(self._key, tx)
 
 
+# The gateway's answer when the node's pool is full (carbon_sdk.devnet.gateway.LIMIT_EXCEEDED): resend later.
+POOL_FULL = -32005
 _ALREADY_SENT = ("already known", "known transaction", "already imported", "nonce too low")
 
 
@@ -128,6 +130,7 @@ class TransactionSender:
         priority_fee: int = 0,
         receipt_timeout: float = 120.0,
         batch_size: int = 100,
+        max_in_flight: int = 400,
     ):
         self.rpc = rpc
         self.signer = signer
@@ -137,6 +140,7 @@ class TransactionSender:
         self.priority_fee = priority_fee
         self.receipt_timeout = receipt_timeout
         self.batch_size = batch_size
+        self.max_in_flight = max(max_in_flight, batch_size)
         self.nonces = NonceManager(rpc, signer.address)
         self._base_fee: tuple[float, int] | None = None
 
@@ -159,22 +163,34 @@ class TransactionSender:
         gases: list[int] = []
         for chunk in chunks:
             gases.extend(self._estimate([calls[i] for i in chunk]))
-        # 2. Send every chunk without waiting: the node mines one chunk while the next is being signed.
+        # 2. Send chunk after chunk without waiting for each, so the node mines one while the next is signed,
+        #    but keep at most `max_in_flight` unconfirmed (a node's pool is not a queue of unbounded size).
+        # 3. Collect and check the receipts, in order.
         sent: list[tuple[range, list[str], list[int]]] = []
+        receipts: list[Receipt] = []
+        in_flight = 0
+
+        def settle_oldest() -> None:
+            nonlocal in_flight
+            chunk, hashes, nonces = sent.pop(0)
+            receipts.extend(self._wait([calls[i] for i in chunk], hashes, nonces))
+            in_flight -= len(chunk)
+            if progress:
+                progress(len(chunk))
+
         try:
             for chunk in chunks:
+                while sent and in_flight + len(chunk) > self.max_in_flight:
+                    settle_oldest()
                 hashes, nonces = self._sign_and_send([calls[i] for i in chunk], [gases[i] for i in chunk])
                 sent.append((chunk, hashes, nonces))
+                in_flight += len(chunk)
         except Exception:
             for chunk, hashes, nonces in sent:  # what was sent is on its way: see it mined before reporting
                 self._wait([calls[i] for i in chunk], hashes, nonces)
             raise
-        # 3. Collect and check the receipts, in order.
-        receipts: list[Receipt] = []
-        for chunk, hashes, nonces in sent:
-            receipts.extend(self._wait([calls[i] for i in chunk], hashes, nonces))
-            if progress:
-                progress(len(chunk))
+        while sent:
+            settle_oldest()
         return receipts
 
     def estimate(self, call: Call) -> int:
@@ -241,7 +257,7 @@ class TransactionSender:
                 raw, tx_hash = self.signer.sign(tx)
                 raws.append(raw)
                 hashes.append(tx_hash)
-            results = self.rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws])
+            results = self._send_raw(raws)
             accepted = [self._accepted(res, h) for res, h in zip(results, hashes)]
             if all(accepted):
                 self.nonces.advance(len(calls))
@@ -256,6 +272,26 @@ class TransactionSender:
             self.nonces._next = first + last + 1
             failed = next(i for i, ok in enumerate(accepted) if not ok)
             raise self._explain(results[failed], calls[failed])
+
+    def _send_raw(self, raws: list[bytes]) -> list[Any]:
+        """Send signed transactions; while the node's pool is full, wait and resend the *same* bytes."""
+        results: list[Any] = [None] * len(raws)
+        todo = list(range(len(raws)))
+        deadline = time.monotonic() + self.receipt_timeout
+        delay = 0.01
+        while todo:
+            answers = self.rpc.batch([("eth_sendRawTransaction", ["0x" + raws[i].hex()]) for i in todo])
+            busy = []
+            for i, answer in zip(todo, answers):
+                results[i] = answer
+                if isinstance(answer, RpcError) and answer.code == POOL_FULL:
+                    busy.append(i)
+            if not busy or time.monotonic() > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            todo = busy
+        return results
 
     def _accepted(self, result: Any, tx_hash: str) -> bool:
         if not isinstance(result, RpcError):

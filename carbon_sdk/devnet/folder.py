@@ -5,7 +5,8 @@ A folder holds one chain::
     <folder>/devnet.json        ports, process ids, chain id and the registry address (see DevnetFolder)
     <folder>/bootstrap.key      the bootstrap admin's private key, created at first start (mode 0600)
     <folder>/operator.token     the gateway's operator token, new at every gateway start (mode 0600)
-    <folder>/anvil-state.json   the chain, dumped by anvil every second and on a graceful stop
+    <folder>/anvil-state.json   the chain as anvil loads it at start (the last complete dump)
+    <folder>/anvil-dump.json    the chain as anvil dumps it, every second and on a graceful stop
     <folder>/logs/anvil.log, <folder>/logs/gateway.log
 
 Both the node manager (``node.py``) and the gateway process write ``devnet.json``, so every change is a
@@ -19,6 +20,7 @@ import json
 import os
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,11 +35,13 @@ CONFIG_FILE = "devnet.json"
 BOOTSTRAP_KEY_FILE = "bootstrap.key"
 OPERATOR_TOKEN_FILE = "operator.token"
 ANVIL_STATE_FILE = "anvil-state.json"
+ANVIL_DUMP_FILE = "anvil-dump.json"
 LOGS_FOLDER = "logs"
 
 
 class DevnetError(CarbonError):
-    """Root of the devnet's errors (a CarbonError like every SDK error): a devnet that cannot start, is not running, or a folder in a bad state."""
+    """Root of the devnet's errors (a CarbonError like every SDK error): a devnet that cannot start, is not
+    running, or a folder in a bad state."""
 
 
 class DevnetFolder:
@@ -69,6 +73,38 @@ class DevnetFolder:
     @property
     def anvil_state_file(self) -> Path:
         return self.path / ANVIL_STATE_FILE
+
+    @property
+    def anvil_dump_file(self) -> Path:
+        return self.path / ANVIL_DUMP_FILE
+
+    def has_chain(self) -> bool:
+        return self.anvil_state_file.exists() or self.anvil_dump_file.exists()
+
+    def promote_anvil_dump(self) -> str | None:
+        """Make anvil's last dump the state that it starts from, if that dump is complete.
+
+        anvil rewrites its dump in place, so a crash in the middle of a write leaves it torn, and anvil
+        refuses to start from a torn file. A torn dump is set aside and the chain restarts from the state of
+        its previous start; the returned warning says so.
+        """
+        dump = self.anvil_dump_file
+        if not dump.exists():
+            return None
+        try:
+            with dump.open("rb") as file:
+                json.load(file)
+        except ValueError as error:
+            torn = dump.with_name(f"anvil-dump.torn-{time.strftime('%Y%m%d-%H%M%S')}.json")
+            os.replace(dump, torn)
+            restart = (
+                f"the chain restarts from {self.anvil_state_file.name}, its state at the previous start"
+                if self.anvil_state_file.exists()
+                else "a new chain starts"
+            )
+            return f"anvil's last dump of the chain is incomplete ({error}): kept as {torn}; {restart}"
+        os.replace(dump, self.anvil_state_file)
+        return None
 
     def log_file(self, name: str) -> Path:
         return self.path / LOGS_FOLDER / f"{name}.log"
@@ -165,5 +201,5 @@ def _read_secret(path: Path) -> str:
     except FileNotFoundError:
         raise DevnetError(f"{path} does not exist: has a devnet been started in {path.parent}?") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise DevnetError(f"{path} is readable by other users (mode {stat.filemode(mode)}); run chmod 600 on it")
+        raise DevnetError(f"{path} is open to other users (mode {stat.filemode(mode)}): run chmod 600 on it")
     return path.read_text().strip()

@@ -10,8 +10,12 @@ request, alone or in a batch, is answered by these rules:
 
 - a method of READ_METHODS is forwarded to anvil;
 - eth_sendRawTransaction (and eth_sendRawTransactionSync) is forwarded only if the transaction's signer is
-  the bootstrap admin or ``isActive(signer)`` is true on the consortium registry; the signers of one HTTP
-  request are checked in one batched eth_call. Otherwise: SENDER_NOT_PERMITTED, and anvil never sees it;
+  the bootstrap admin or ``isActive(signer)`` is true on the consortium registry. Otherwise:
+  SENDER_NOT_PERMITTED, and anvil never sees it. This holds with the operator token too;
+- the admitted transactions of one HTTP request are refused together with LIMIT_EXCEEDED if they would bring
+  the node's pool over MAX_PENDING_TRANSACTIONS: anvil 1.7.1's automine stalls, its memory growing until the
+  kernel kills it, once about 1,000 transactions wait. Clients resend them after earlier receipts;
+- the signers' membership and the pool's size are read in one batched request to anvil per HTTP request;
 - carbon_gatewayInfo is answered here; carbon_setRegistry needs the operator token;
 - eth_maxPriorityFeePerGas is answered here: 0, as gas is free on this chain (anvil suggests 1 gwei);
 - with the operator token (``Authorization: Bearer <token>``) any other method is forwarded too; without
@@ -50,6 +54,9 @@ INTERNAL_ERROR = -32603
 NODE_UNAVAILABLE = -32000  # anvil did not answer
 SENDER_NOT_PERMITTED = -32001  # the transaction's signer is not an active consortium member
 METHOD_FORBIDDEN = -32003  # a node-control method, without the operator token
+LIMIT_EXCEEDED = -32005  # too many transactions waiting in the node's pool: resend later
+
+MAX_PENDING_TRANSACTIONS = 500
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH_ITEMS = 1000
@@ -83,6 +90,9 @@ FREE_GAS_ANSWERS = {"eth_maxPriorityFeePerGas": "0x0"}
 
 IS_ACTIVE_SELECTOR = "0x" + keccak(text="isActive(address)")[:4].hex()
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+_TOKEN_HINT = "the devnet's operator token (Authorization: Bearer <operator.token>)"
 
 
 def is_control_method(method: str) -> bool:
@@ -157,7 +167,8 @@ class Gateway:
             try:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
-                return _reply(error_response(None, INVALID_REQUEST, f"request body exceeds {MAX_BODY_BYTES} bytes"))
+                message = f"Invalid Request: the body exceeds {MAX_BODY_BYTES} bytes"
+                return _reply(error_response(None, INVALID_REQUEST, message))
             try:
                 payload = json.loads(body)
             except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
@@ -181,31 +192,24 @@ class Gateway:
     async def handle_calls(self, items: list[Any], operator: bool) -> list[dict[str, Any]]:
         """Answer the requests of one HTTP request, in order; notifications get no answer."""
         calls = [self._classify(item, operator) for item in items]
-        await self._check_senders([call for call in calls if call.sender and call.response is None])
+        await self._admit_transactions([call for call in calls if call.sender and call.response is None])
         await self._forward([call for call in calls if call.response is None])
         return [call.response for call in calls if not call.notification]  # type: ignore[misc]
 
     def _classify(self, item: Any, operator: bool) -> Call:
         """Validate one request and answer it here, or leave it (``response`` None) for forwarding."""
-        if not isinstance(item, dict):
-            call = Call()
-            call.fail(INVALID_REQUEST, f"Invalid Request: expected a JSON object, got {_json_type(item)}")
-            return call
-        request_id = item.get("id")
-        if request_id is not None and (type(request_id) is not int and type(request_id) is not str):
-            call = Call()
-            call.fail(INVALID_REQUEST, f'Invalid Request: "id" must be a string, an integer or null, got {_json_type(request_id)}')
-            return call
-        call = Call(id=request_id, notification="id" not in item)
-        method, call.params = item.get("method"), item.get("params", [])
-        if item.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            call.notification = False  # an invalid request is always answered
-            problem = '"jsonrpc" must be "2.0"' if item.get("jsonrpc") != "2.0" else '"method" must be a string'
+        problem = _invalid_request(item)
+        if problem:
+            known_id = isinstance(item, dict) and _valid_id(item)
+            call = Call(id=item.get("id") if known_id else None)  # answered, even without an id
             call.fail(INVALID_REQUEST, f"Invalid Request: {problem}")
             return call
-        call.method = method
+        call = Call(id=item.get("id"), notification="id" not in item, method=item["method"])
+        call.params = item.get("params", [])
+        method = call.method
         if not isinstance(call.params, (list, dict)):
-            call.fail(INVALID_PARAMS, f'Invalid params: "params" must be an array or an object, got {_json_type(call.params)}')
+            problem = f'"params" must be an array or an object, not {_json_type(call.params)}'
+            call.fail(INVALID_PARAMS, f"Invalid params: {problem}")
         elif method in SEND_METHODS:
             self._recover_sender(call)
         elif method in READ_METHODS:
@@ -219,9 +223,9 @@ class Gateway:
         elif operator:
             pass
         elif is_control_method(method):
-            call.fail(METHOD_FORBIDDEN, f"method {method} is a node-control method: forbidden without the devnet's operator token (Authorization: Bearer <operator.token>)")
+            call.fail(METHOD_FORBIDDEN, f"method {method} controls the node: forbidden without {_TOKEN_HINT}")
         else:
-            call.fail(METHOD_NOT_FOUND, f"method {method} does not exist or is not offered by the devnet gateway")
+            call.fail(METHOD_NOT_FOUND, f"method {method} does not exist or is not offered by the gateway")
         return call
 
     def info(self) -> dict[str, Any]:
@@ -229,13 +233,14 @@ class Gateway:
 
     def _set_registry(self, call: Call, operator: bool) -> None:
         if not operator:
-            call.fail(METHOD_FORBIDDEN, "carbon_setRegistry needs the devnet's operator token (Authorization: Bearer <operator.token>)")
+            call.fail(METHOD_FORBIDDEN, f"carbon_setRegistry needs {_TOKEN_HINT}")
             return
         params = call.params
-        if not (isinstance(params, list) and len(params) == 1 and (params[0] is None or _is_address(params[0]))):
-            call.fail(INVALID_PARAMS, "carbon_setRegistry takes one parameter: the registry's address (or null)")
+        address = params[0] if isinstance(params, list) and len(params) == 1 else "not given"
+        if not (address is None or _is_address(address)):
+            call.fail(INVALID_PARAMS, "carbon_setRegistry takes one parameter: the registry address, or null")
             return
-        self.registry = None if params[0] is None else to_checksum_address(params[0])
+        self.registry = None if address is None else to_checksum_address(address)
         self.folder.update_config(registry=self.registry)
         log.info("consortium registry set to %s", self.registry)
         call.answer(self.registry)
@@ -249,41 +254,70 @@ class Gateway:
             raw = bytes.fromhex(params[0][2:] if params[0][:2] in ("0x", "0X") else params[0])
             call.sender = recover_sender(raw)  # fast path for EIP-1559, eth-account otherwise
         except Exception as error:
-            call.fail(INVALID_PARAMS, f"could not decode the signed transaction or recover its signer: {str(error)[:200]}")
+            message = f"could not decode the signed transaction or recover its signer: {str(error)[:200]}"
+            call.fail(INVALID_PARAMS, message)
 
-    async def _check_senders(self, calls: list[Call]) -> None:
-        """Refuse the transactions whose signer is neither the bootstrap admin nor an active member."""
-        members = sorted({call.sender for call in calls} - {self.bootstrap_admin})  # type: ignore[misc]
-        if not members:
+    async def _admit_transactions(self, calls: list[Call]) -> None:
+        """Refuse the transactions whose signer is neither the bootstrap admin nor an active member, then
+        those that the node's pool has no room for; one batched request to anvil reads what both need."""
+        if not calls:
             return
-        active: dict[str, bool] = {}
-        reason: dict[str, str] = {}
-        if self.registry is None:
-            reason = dict.fromkeys(members, f"no consortium registry is configured yet, so only the bootstrap admin {self.bootstrap_admin} may send transactions")
-        else:
-            requests = [
-                {"jsonrpc": "2.0", "id": index, "method": "eth_call",
-                 "params": [{"to": self.registry, "data": IS_ACTIVE_SELECTOR + member[2:].lower().rjust(64, "0")}, "latest"]}
-                for index, member in enumerate(members)
-            ]  # fmt: skip
-            try:
-                answers = _by_id(await self._post(requests), len(requests))
-            except UpstreamError as error:
-                for call in calls:
-                    call.fail(NODE_UNAVAILABLE, f"could not check the signer's membership: {error}")
-                return
-            for index, member in enumerate(members):
-                answer = answers.get(index, {})
-                result = answer.get("result")
-                active[member] = isinstance(result, str) and len(result) == 66 and int(result, 16) == 1
-                if "error" in answer:
-                    reason[member] = f"isActive({member}) failed on the registry {self.registry}: {answer['error'].get('message')}"
-                else:
-                    reason[member] = f"{member} is not an active member of the consortium registry {self.registry}"
+        members = sorted({call.sender for call in calls} - {self.bootstrap_admin})  # type: ignore[misc]
+        requests = [{"jsonrpc": "2.0", "id": 0, "method": "txpool_status", "params": []}]
+        if self.registry is not None:
+            requests += [
+                {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [self._is_active(m), "latest"]}
+                for i, m in enumerate(members, start=1)
+            ]
+        try:
+            answers = _by_id(await self._post(requests), len(requests))
+        except UpstreamError as error:
+            for call in calls:
+                call.fail(NODE_UNAVAILABLE, str(error))
+            return
+
+        refusals = {
+            member: refusal
+            for index, member in enumerate(members, start=1)
+            if (refusal := self._membership_refusal(member, answers.get(index, {})))
+        }
+        admitted = []
         for call in calls:
-            if call.sender != self.bootstrap_admin and not active.get(call.sender):  # type: ignore[arg-type]
+            if call.sender in refusals:
                 data = {"sender": call.sender, "registry": self.registry}
-                call.fail(SENDER_NOT_PERMITTED, f"transaction refused: {reason[call.sender]}", data)  # type: ignore[index]
+                call.fail(SENDER_NOT_PERMITTED, f"transaction refused: {refusals[call.sender]}", data)
+            else:
+                admitted.append(call)
+
+        pool = answers.get(0, {}).get("result") or {}
+        waiting = max(_quantity(pool.get("pending")), 0) + max(_quantity(pool.get("queued")), 0)
+        if admitted and waiting + len(admitted) > MAX_PENDING_TRANSACTIONS:
+            message = (
+                f"transactions refused: the node has {waiting} transactions waiting to be mined and this "
+                f"request brings {len(admitted)} more, over the limit of {MAX_PENDING_TRANSACTIONS}; send "
+                "them again once earlier ones are mined"
+            )
+            for call in admitted:
+                call.fail(LIMIT_EXCEEDED, message, {"waiting": waiting, "limit": MAX_PENDING_TRANSACTIONS})
+
+    def _is_active(self, member: str) -> dict[str, Any]:
+        """The eth_call of isActive(member) on the registry."""
+        return {"to": self.registry, "data": IS_ACTIVE_SELECTOR + member[2:].lower().zfill(64)}
+
+    def _membership_refusal(self, member: str, answer: dict[str, Any]) -> str | None:
+        """Why ``member`` may not send, from anvil's answer to isActive(member); None if it may."""
+        if self.registry is None:
+            return (
+                f"{member} is not the bootstrap admin {self.bootstrap_admin}, the only account that may send "
+                "transactions until a consortium registry is configured"
+            )
+        if "error" in answer:
+            error = answer["error"]
+            reason = error.get("message") if isinstance(error, dict) else error
+            return f"the membership of {member} could not be checked: isActive on {self.registry}: {reason}"
+        if _quantity(answer.get("result")) != 1:
+            return f"{member} is not an active member of the consortium registry {self.registry}"
+        return None
 
     # -- anvil ---------------------------------------------------------------------------------------------
 
@@ -339,15 +373,43 @@ class Gateway:
 
 
 def _by_id(answer: Any, expected: int) -> dict[int, dict[str, Any]]:
-    """Anvil's answers by the gateway's own request ids (0..n-1); an error for all if anvil refused the batch."""
+    """anvil's answers by the gateway's own request ids (0..n-1); one error for all if it refused a batch."""
     if isinstance(answer, dict) and answer.get("id") is None and "error" in answer:
         return dict.fromkeys(range(expected), answer)
     answers = answer if isinstance(answer, list) else [answer]
-    return {item["id"]: item for item in answers if isinstance(item, dict) and isinstance(item.get("id"), int)}
+    return {item["id"]: item for item in answers if isinstance(item, dict) and type(item.get("id")) is int}
+
+
+def _invalid_request(item: Any) -> str | None:
+    """What makes ``item`` an invalid JSON-RPC request, or None."""
+    if not isinstance(item, dict):
+        return f"expected a JSON object, not {_json_type(item)}"
+    if not _valid_id(item):
+        return f'"id" must be a string, an integer or null, not {_json_type(item["id"])}'
+    if item.get("jsonrpc") != "2.0":
+        return '"jsonrpc" must be "2.0"'
+    if not isinstance(item.get("method"), str):
+        return '"method" must be a string'
+    return None
+
+
+def _valid_id(item: dict[str, Any]) -> bool:
+    return type(item.get("id")) in (int, str, type(None))  # bool is an int subclass: excluded this way
+
+
+def _quantity(value: Any) -> int:
+    """A JSON-RPC hex quantity or 32-byte word as an int; -1 for anything else."""
+    if not (isinstance(value, str) and value.startswith("0x") and len(value) <= 66):
+        return -1
+    try:
+        return int(value, 16)
+    except ValueError:
+        return -1
 
 
 def _reply(payload: Any) -> web.Response:
-    return web.Response(body=json.dumps(payload, separators=(",", ":")).encode(), content_type="application/json")
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return web.Response(body=body, content_type="application/json")
 
 
 def _is_address(value: Any) -> bool:
@@ -355,8 +417,8 @@ def _is_address(value: Any) -> bool:
 
 
 def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", float: "a number", int: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", float: "a number"}
+    return "null" if value is None else names.get(type(value), "a number")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway = Gateway(folder, anvil_url, folder.new_operator_token())
     log.info("gateway on http://%s:%d in front of %s, bootstrap admin %s, registry %s",
              args.host, port, anvil_url, gateway.bootstrap_admin, gateway.registry)  # fmt: skip
-    web.run_app(gateway.app(), host=args.host, port=port, access_log=None, print=None)
+    web.run_app(gateway.app(), host=args.host, port=port, access_log=None, print=None, shutdown_timeout=5)
     return 0
 
 

@@ -10,7 +10,9 @@ outlives the command that started it; ``devnet.json`` in the folder records thei
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import platform
 import shutil
@@ -18,8 +20,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -34,12 +36,18 @@ DEFAULT_PORT = 8545
 DEFAULT_CHAIN_ID = 47001
 BLOCK_GAS_LIMIT = 30_000_000
 STATE_INTERVAL_SECONDS = 1
+HISTORY_STATES = 256
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
 
+log = logging.getLogger(__name__)
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds carbon_sdk/
 _ANVIL_MARKER, _GATEWAY_MARKER = "anvil", "carbon_sdk.devnet.gateway"
+
+
+Params = list[Any] | dict[str, Any] | None
 
 
 class DevnetAlreadyRunning(DevnetError):
@@ -68,6 +76,8 @@ class DevnetRpcError(DevnetError):
 
 @dataclass(frozen=True)
 class DevnetStatus:
+    """A devnet's processes, ports and chain, as ``Devnet.status()`` found them."""
+
     folder: Path
     chain_id: int
     anvil_running: bool
@@ -115,14 +125,17 @@ def _native(anvil: Path) -> str:
     if script.suffix != ".mjs":
         return str(anvil)
     system = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(sys.platform, sys.platform)
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), "")
-    for native in (script.parent.parent / f"anvil-{system}-{arch}/bin/anvil", script.parent.parent / "dist/anvil"):
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    packages = script.parent.parent  # node_modules/@foundry-rs
+    for native in (packages / f"anvil-{system}-{arch}/bin/anvil", packages / "dist/anvil"):
         if native.is_file() and os.access(native, os.X_OK):
             return str(native)
     return str(anvil)
 
 
-def anvil_command(anvil: str, port: int, chain_id: int, state_file: Path) -> list[str]:
+def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str]) -> list[str]:
+    """anvil's command line; ``chain`` says where the chain comes from and where it goes."""
     return [
         anvil, "--host", HOST, "--port", str(port), "--chain-id", str(chain_id),
         # No dev accounts: keys from anvil's well-known mnemonic never exist on this chain.
@@ -131,8 +144,10 @@ def anvil_command(anvil: str, port: int, chain_id: int, state_file: Path) -> lis
         # Free gas. A base fee of 0 stays 0 (anvil treats it as a constant), so a transaction with zero
         # fees from an account with no ether is mined; the other two make eth_gasPrice suggest 0.
         "--base-fee", "0", "--gas-price", "0", "--disable-min-priority-fee",
-        # The chain is loaded from and dumped to the folder: every second, and on SIGTERM or SIGINT.
-        "--state", str(state_file), "--state-interval", str(STATE_INTERVAL_SECONDS),
+        *chain,
+        # Keep the state of the last HISTORY_STATES blocks only (for eth_call at a recent block). Otherwise
+        # anvil writes each older block's state, ~80 kB, under ~/.foundry/anvil/tmp and never deletes it.
+        "--prune-history", str(HISTORY_STATES),
         "--no-request-size-limit",  # the gateway bounds requests (5 MB); anvil's own limit is 2 MB
         "--color", "never",
     ]  # fmt: skip
@@ -166,10 +181,11 @@ class Devnet:
             running = _running(config)
             if running:
                 raise DevnetAlreadyRunning(
-                    f"a devnet is already running in {layout.path} ({running}); "
-                    f"use Devnet.attach({str(layout.path)!r}), or stop it first"
+                    f"a devnet is already running in {layout.path} ({running}): use it with "
+                    f"Devnet.attach({str(layout.path)!r}), or stop it with "
+                    f"Devnet.attach({str(layout.path)!r}, partial=True).stop()"
                 )
-            if config.get("chain_id", chain_id) != chain_id and layout.anvil_state_file.exists():
+            if config.get("chain_id", chain_id) != chain_id and layout.has_chain():
                 raise DevnetError(
                     f"the chain in {layout.path} has chain id {config['chain_id']}, not {chain_id}: "
                     "start it with its own chain id, or use another folder"
@@ -195,16 +211,20 @@ class Devnet:
             return devnet
 
     @classmethod
-    def attach(cls, folder: Path | str) -> Devnet:
-        """The devnet already running in ``folder``."""
+    def attach(cls, folder: Path | str, partial: bool = False) -> Devnet:
+        """The devnet running in ``folder``. With ``partial``, also a devnet of which only one process, or
+        none, still runs: to inspect it, or to stop what is left of it."""
         layout = DevnetFolder(folder)
         config = layout.read_config()
+        if not config.get("gateway"):
+            raise DevnetNotRunning(f"no devnet was ever started in {layout.path}")
         down = [name for name, marker in (("anvil", _ANVIL_MARKER), ("gateway", _GATEWAY_MARKER))
-                if not _alive(config.get(name, {}).get("pid"), marker)]  # fmt: skip
-        if down:
+                if not _alive(config[name].get("pid"), marker)]  # fmt: skip
+        if down and not partial:
+            where = repr(str(layout.path))
+            hint = f"Devnet.start({where})" if len(down) == 2 else f"Devnet.attach({where}, True).stop()"
             raise DevnetNotRunning(
-                f"no devnet is running in {layout.path} ({' and '.join(down)} not running); start it with "
-                f"Devnet.start({str(layout.path)!r})"
+                f"no devnet is running in {layout.path} ({' and '.join(down)} not running): try {hint}"
             )
         return cls(layout)
 
@@ -278,7 +298,7 @@ class Devnet:
         """Make the gateway check senders against the registry at ``address``; kept across restarts."""
         return self.rpc("carbon_setRegistry", [address], operator=True)
 
-    def rpc(self, method: str, params: list[Any] | dict[str, Any] | None = None, operator: bool = False) -> Any:
+    def rpc(self, method: str, params: Params = None, operator: bool = False) -> Any:
         """One JSON-RPC call through the gateway (with the operator token if ``operator``); its result."""
         token = self.operator_token if operator else None
         return _rpc(self.rpc_url, method, params, token=token)
@@ -314,8 +334,16 @@ class Devnet:
     def _start_anvil(self, anvil: str) -> None:
         if not _port_is_free(self.anvil_port):
             raise PortInUse(f"anvil's port {self.anvil_port} on {HOST} is taken by another process")
-        command = anvil_command(anvil, self.anvil_port, self.chain_id, self._folder.anvil_state_file)
-        pid = self._spawn("anvil", command)
+        warning = self._folder.promote_anvil_dump()
+        if warning:
+            log.warning(warning)
+        # The chain is loaded from the folder (a new chain gets a genesis time of its own), and dumped to
+        # the folder every interval and on SIGTERM or SIGINT. The dump goes to a file of its own, which
+        # becomes the state to load once it is known to be complete.
+        state, dump = self._folder.anvil_state_file, self._folder.anvil_dump_file
+        origin = ["--load-state", str(state)] if state.exists() else ["--timestamp", str(_genesis_time())]
+        chain = [*origin, "--dump-state", str(dump), "--state-interval", str(STATE_INTERVAL_SECONDS)]
+        pid = self._spawn("anvil", anvil_command(anvil, self.anvil_port, self.chain_id, chain))
 
         def ready() -> bool:
             chain_id = _rpc(self.anvil_url, "eth_chainId", timeout=1)
@@ -328,8 +356,8 @@ class Devnet:
     def _start_gateway(self) -> None:
         if not _port_is_free(self.port):
             raise PortInUse(f"port {self.port} on {HOST} is taken by another process: pick another port")
-        command = [sys.executable, "-m", _GATEWAY_MARKER, "--folder", str(self.folder), "--port", str(self.port)]
-        pid = self._spawn("gateway", command)
+        arguments = ["--folder", str(self.folder), "--port", str(self.port)]
+        pid = self._spawn("gateway", [sys.executable, "-m", _GATEWAY_MARKER, *arguments])
 
         def ready() -> bool:
             info = _rpc(self.rpc_url, "carbon_gatewayInfo", timeout=1)
@@ -339,13 +367,14 @@ class Devnet:
 
     def _spawn(self, name: str, command: list[str]) -> int:
         log_file = self._folder.log_file(name)
-        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}  # fmt: skip
-        with open(log_file, "ab") as log:
-            log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
-            log.flush()
+        # The gateway imports this very carbon_sdk, wherever it is installed.
+        python_path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        with open(log_file, "ab") as output:
+            output.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+            output.flush()
             process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=self.folder, env=environment,
+                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=self.folder, env={**os.environ, "PYTHONPATH": python_path},
             )  # fmt: skip
         _CHILDREN[process.pid] = process
         self._config = self._folder.update_config(**{name: {"pid": process.pid}})
@@ -362,7 +391,8 @@ class Devnet:
             if not _alive(pid, marker):
                 raise DevnetError(f"{name} exited while starting; {self._log_tail(name)}")
             if time.monotonic() > deadline:
-                raise DevnetError(f"{name} did not answer within {START_TIMEOUT_SECONDS:.0f} s; {self._log_tail(name)}")
+                waited = f"{START_TIMEOUT_SECONDS:.0f} s"
+                raise DevnetError(f"{name} did not answer within {waited}; {self._log_tail(name)}")
             time.sleep(0.05)
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
@@ -378,7 +408,7 @@ class Devnet:
         self._terminate("anvil", signal.SIGTERM)
 
     def _terminate(self, name: str, signal_number: int) -> None:
-        """Send ``signal_number`` to the process, wait for it to exit (SIGKILL after a while), forget its pid."""
+        """Send ``signal_number`` to the process, wait until it exits (SIGKILL if slow), forget its pid."""
         marker = _ANVIL_MARKER if name == "anvil" else _GATEWAY_MARKER
         pid = self._folder.read_config().get(name, {}).get("pid")
         if _alive(pid, marker):
@@ -425,6 +455,24 @@ def _alive(pid: int | None, marker: str) -> bool:
     return not zombie and marker in command_line
 
 
+def _genesis_time() -> int:
+    """A genesis time, in seconds, that no other chain made on this machine has.
+
+    anvil's genesis block depends only on the chain's settings and on this time, and clients tell chains
+    apart by the genesis block's hash: two chains made in the same second would look like one. A chain made
+    in a second already taken gets the next free second (its clock then runs that much ahead).
+    """
+    with open(Path(tempfile.gettempdir()) / f"carbon-devnet-genesis-{os.getuid()}", "a+") as record:
+        fcntl.flock(record, fcntl.LOCK_EX)
+        record.seek(0)
+        last = int(record.read().strip() or 0)
+        chosen = max(int(time.time()), last + 1)
+        record.seek(0)
+        record.truncate()
+        record.write(str(chosen))
+    return chosen
+
+
 def _running(config: dict[str, Any]) -> str:
     """A description of this folder's devnet processes that still run ('' if none)."""
     parts = []
@@ -452,23 +500,21 @@ def _choose_ports(port: int | None, anvil_port: int | None) -> tuple[int, int]:
             raise PortInUse(f"{what} port {asked} on {HOST} is taken by another process: pick another port")
     if port is not None and port == anvil_port:
         raise DevnetError(f"the gateway and anvil cannot share port {port}")
-    with ExitStack() as stack:  # hold each picked port until all are picked, so that they differ
-        picked = []
-        for asked in (port, anvil_port):
-            if asked is None:
-                probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    with ExitStack() as held:  # each picked port stays bound until both are picked, so that they differ
+
+        def pick() -> int:
+            while True:
+                probe = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
                 probe.bind((HOST, 0))
-                asked = probe.getsockname()[1]
-                while asked in (port, anvil_port):  # an explicit port of the other process
-                    probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                    probe.bind((HOST, 0))
-                    asked = probe.getsockname()[1]
-            picked.append(asked)
-    return picked[0], picked[1]
+                if probe.getsockname()[1] not in (port, anvil_port):
+                    return probe.getsockname()[1]
+
+        return (pick() if port is None else port), (pick() if anvil_port is None else anvil_port)
 
 
 def _rpc(url: str, method: str, params: Any = None, token: str | None = None, timeout: float = 30) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": [] if params is None else params}).encode()
+    call = {"jsonrpc": "2.0", "id": 1, "method": method, "params": [] if params is None else params}
+    body = json.dumps(call).encode()
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

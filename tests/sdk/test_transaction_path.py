@@ -13,7 +13,8 @@ from eth_account import Account
 
 from carbon_sdk import CarbonClient, Role, errors
 from carbon_sdk.errors import ChainMismatch, InvalidInput, decode_revert
-from carbon_sdk.rpc import RetryPolicy
+from carbon_sdk.rpc import RetryPolicy, RpcClient
+from carbon_sdk.tx import LocalSigner
 
 
 def test_eight_threads_sharing_one_key_get_consecutive_nonces(make_org, probe_for):
@@ -125,3 +126,40 @@ def test_revert_data_decodes_to_typed_errors(regulator):
     assert "reverted" in str(decode_revert(b""))
     with pytest.raises(AttributeError, match="no attribute"):
         errors.NoSuchErrorAnywhere  # noqa: B018
+
+
+def test_a_full_pool_is_waited_out_by_resending_the_same_bytes(make_org, probe_for, devnet, monkeypatch):
+    handle = make_org(Role.ENTERPRISE)
+    probe = probe_for(handle.admin)
+    # Fill the node's pool for real: 500 transactions parked behind a nonce gap (nonce 0 is held back).
+    blocker = Account.create()
+    handle.admin.registry.enrol(blocker.address, Role.ENTERPRISE)
+    signer = LocalSigner(blocker.key)
+
+    def transfer(nonce: int) -> str:
+        raw, _ = signer.sign({"type": 2, "chainId": 47001, "nonce": nonce, "gas": 21_000, "maxFeePerGas": 0,
+                              "maxPriorityFeePerGas": 0, "to": blocker.address, "value": 0, "data": b""})
+        return "0x" + raw.hex()
+
+    for start in range(1, 501, 100):
+        answers = handle.admin.rpc.batch([("eth_sendRawTransaction", [transfer(n)]) for n in range(start, start + 100)])
+        assert not any(isinstance(a, Exception) for a in answers), answers
+    refusals = []
+    send = handle.admin.rpc.batch
+
+    def counting(calls):
+        answers = send(calls)
+        if any(isinstance(a, errors.RpcError) and a.code == -32005 for a in answers):
+            refusals.append(len(calls))
+            if len(refusals) == 1:  # the pool is full: release the gap a little later, straight to the node
+                threading.Timer(0.3, lambda: RpcClient(devnet.anvil_url).call(
+                    "eth_sendRawTransaction", [transfer(0)])).start()
+        return answers
+
+    monkeypatch.setattr(handle.admin.rpc, "batch", counting)
+    before = probe.call("count")
+    receipts = handle.admin.transact_many([probe.tx("ping", gas=80_000) for _ in range(100)])
+    assert refusals, "the pool never filled: the resend path was not exercised"
+    assert len({r.tx_hash for r in receipts}) == 100
+    assert probe.call("count") == before + 100  # each executed once, though sent more than once
+    assert int(handle.admin.rpc.call("eth_getTransactionCount", [blocker.address, "latest"]), 16) == 501
