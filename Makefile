@@ -35,10 +35,10 @@ test: compile
 	$(BIN)/python -m pytest
 
 demo: compile
-	$(BIN)/ape run demo
+	$(BIN)/python scripts/demo.py
 
 bench: compile
-	$(BIN)/ape run bench
+	$(BIN)/python scripts/bench.py
 
 devnet-up: compile
 	$(BIN)/carbon devnet up
