@@ -9,7 +9,10 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup compile test demo bench devnet-up devnet-down clean distclean
 
-setup: $(VENV)/.installed node_modules/.installed $(VENV)/.solc-registered
+setup: $(VENV)/.installed node_modules/.installed
+	@# Registers the npm compiler with py-solc-x. It runs every time (idempotent, well under a second):
+	@# the registration lives in py-solc-x's shared folder and must point at this checkout's node_modules.
+	@$(BIN)/python -m carbon_sdk.toolchain
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,11 +24,6 @@ $(VENV)/.installed: pyproject.toml
 # published to the registry, so the lock cannot list them and `npm ci` would refuse it as out of sync.
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
-	touch $@
-
-# Registers the npm compiler with py-solc-x (idempotent; rewrites only what changed).
-$(VENV)/.solc-registered: $(VENV)/.installed node_modules/.installed carbon_sdk/toolchain.py
-	$(BIN)/python -m carbon_sdk.toolchain
 	touch $@
 
 compile: setup
