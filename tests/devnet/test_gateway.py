@@ -148,7 +148,7 @@ def registry(devnet: Devnet, w3: Web3, admin: LocalAccount):
     """The real ConsortiumRegistry from the build, deployed by the bootstrap admin and set on the gateway."""
     contract_types = json.loads(BUILD.read_text()).get("contractTypes", {}) if BUILD.exists() else {}
     if "ConsortiumRegistry" not in contract_types:
-        pytest.skip(f"ConsortiumRegistry is not in {BUILD}: run `ape compile` first")
+        pytest.fail(f"ConsortiumRegistry is not in {BUILD}: run `ape compile` (make test does) first")
     artifact = contract_types["ConsortiumRegistry"]
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["deploymentBytecode"]["bytecode"])
     deploy = factory.constructor("National Regulator", admin.address, b"\x01" * 32).build_transaction(
