@@ -44,6 +44,10 @@ class Context:
         return Devnet.attach(self.devnet_folder)
 
     @property
+    def rpc_url_given(self) -> bool:
+        return bool(self._rpc_url)
+
+    @property
     def rpc_url(self) -> str:
         if self._rpc_url:
             return self._rpc_url
@@ -75,7 +79,7 @@ def _run(fn: Callable[[], Any]) -> Any:
         sys.exit(1)
 
 
-def progress_bar(description: str, total: int) -> Progress:
+def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=console, transient=False)
 
@@ -186,9 +190,7 @@ def _deploy(obj: Context, rpc_url: str, key: str, manifest_path: Path, node: Any
 @click.pass_obj
 def deploy_run(obj: Context) -> None:
     """Deploy the compiled system (from .build) and write the manifest."""
-    node = None
-    if not obj._rpc_url:
-        node = _run(obj.devnet)
+    node = None if obj.rpc_url_given else _run(obj.devnet)
     _deploy(obj, obj.rpc_url, obj.key(), obj.manifest_path, node)
 
 
@@ -287,7 +289,7 @@ def enrol_batch(obj: Context, csv_file: str, role: str, region: int, batch_size:
     accounts = [r["address"].strip() for r in rows]
     identities = [r.get("identity") or r["address"].strip().lower() for r in rows]
     client = _run(obj.client)
-    with progress_bar("enrolling", len(accounts)) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("enrolling", total=len(accounts))
         members = _run(lambda: client.registry.enrol_batch(
             accounts, Role.parse(role), region=region, identities=identities, batch_size=batch_size,

@@ -120,9 +120,8 @@ class RegistryModule:
         return self.organisation(org_id)
 
     def organisation(self, org_id: int) -> Organisation:
+        """One organisation; an unknown id raises ``errors.RegistryUnknownOrganisation``."""
         raw = self.contract.call("getOrganisation", org_id)
-        if not raw["exists"]:
-            raise InvalidInput(f"there is no organisation {org_id}")
         return Organisation(org_id=org_id, name=raw["name"], admin=raw["admin"], region=raw["region"],
                             allowed_roles=roles_from_mask(raw["allowedRoles"]))
 

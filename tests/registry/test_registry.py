@@ -239,3 +239,10 @@ def test_invalid_inputs_are_rejected_before_sending(regulator):
     with pytest.raises(InvalidInput, match="allowed roles"):
         regulator.registry.register_organisation("X", Account.create().address, Role.VERIFIER,
                                                  allowed_roles=[Role.ENTERPRISE])
+
+
+def test_an_unknown_organisation_is_a_typed_error(regulator):
+    count = regulator.registry.contract.call("organisationCount")
+    with pytest.raises(errors.RegistryUnknownOrganisation) as caught:
+        regulator.registry.organisation(count + 1)
+    assert caught.value.arguments == {"orgId": count + 1}
