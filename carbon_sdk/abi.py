@@ -12,10 +12,10 @@ from carbon_sdk import errors
 from carbon_sdk.errors import ConfigurationError, InvalidInput
 
 
-def _canonical(item: dict[str, Any]) -> str:
+def canonical(item: dict[str, Any]) -> str:
     kind = item["type"]
     if kind.startswith("tuple"):
-        return "(" + ",".join(_canonical(c) for c in item.get("components", [])) + ")" + kind[len("tuple"):]
+        return "(" + ",".join(canonical(c) for c in item.get("components", [])) + ")" + kind[len("tuple"):]
     return kind
 
 
@@ -50,7 +50,7 @@ class Function:
             raise InvalidInput(f"cannot encode arguments of {self.name}: {exc}") from exc
 
     def decode_output(self, data: bytes) -> Any:
-        values = decode([_canonical(o) for o in self.outputs], data)
+        values = decode([canonical(o) for o in self.outputs], data)
         values = [normalise(v, o) for v, o in zip(values, self.outputs)]
         return values[0] if len(values) == 1 else tuple(values)
 
@@ -84,7 +84,7 @@ class ContractABI:
         self.event_topics: dict[str, bytes] = {}
         for item in abi:
             if item.get("type") == "function":
-                types = tuple(_canonical(i) for i in item.get("inputs", []))
+                types = tuple(canonical(i) for i in item.get("inputs", []))
                 signature = f"{item['name']}({','.join(types)})"
                 self.functions.setdefault(
                     item["name"],
@@ -98,7 +98,7 @@ class ContractABI:
                     ),
                 )
             elif item.get("type") == "event":
-                types = ",".join(_canonical(i) for i in item.get("inputs", []))
+                types = ",".join(canonical(i) for i in item.get("inputs", []))
                 topic = event_signature_to_log_topic(f"{item['name']}({types})")
                 self._events[topic] = _EventSpec(item["name"], tuple(item.get("inputs", [])))
                 self.event_topics[item["name"]] = topic
@@ -113,7 +113,7 @@ class ContractABI:
     def constructor_types(self) -> list[str]:
         for item in self.abi:
             if item.get("type") == "constructor":
-                return [_canonical(i) for i in item.get("inputs", [])]
+                return [canonical(i) for i in item.get("inputs", [])]
         return []
 
     def decode_log(self, log: dict[str, Any]) -> Event | None:
@@ -126,14 +126,14 @@ class ContractABI:
         plain = [i for i in spec.inputs if not i.get("indexed")]
         values: dict[str, Any] = {}
         for item, topic in zip(indexed, topics[1:]):
-            kind = _canonical(item)
+            kind = canonical(item)
             # Indexed dynamic types are stored as their hash: keep the hash.
             if kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("("):
                 values[item["name"]] = topic
             else:
                 values[item["name"]] = normalise(decode([kind], topic)[0], item)
         data = bytes.fromhex(log.get("data", "0x")[2:])
-        for item, value in zip(plain, decode([_canonical(i) for i in plain], data)):
+        for item, value in zip(plain, decode([canonical(i) for i in plain], data)):
             values[item["name"]] = normalise(value, item)
         ordered = {i["name"]: values[i["name"]] for i in spec.inputs}
         return Event(

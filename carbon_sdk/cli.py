@@ -174,15 +174,17 @@ def deploy() -> None:
 
 def _deploy(obj: Context, rpc_url: str, key: str, manifest_path: Path, node: Any = None) -> None:
     from carbon_sdk.artifacts import load_build
-    from carbon_sdk.deploy import deploy_system
+    from carbon_sdk.deploy import deploy_on_devnet, deploy_system
     from carbon_sdk.tx import shared_sender
 
-    sender = shared_sender(rpc_url, key)
-    manifest = _run(lambda: deploy_system(sender, load_build(), network=manifest_path.stem, log=console.print))
-    manifest.save(manifest_path)
+    network = manifest_path.stem
     if node is not None:
-        node.set_registry(manifest.contract("ConsortiumRegistry").address)
+        manifest = _run(lambda: deploy_on_devnet(node, load_build(), network=network, key=key, log=console.print))
         console.print("registry registered with the gateway: active members may now send transactions")
+    else:
+        sender = shared_sender(rpc_url, key)
+        manifest = _run(lambda: deploy_system(sender, load_build(), network=network, log=console.print))
+    manifest.save(manifest_path)
     console.print(f"manifest written to [bold]{manifest_path}[/bold]")
 
 
@@ -218,7 +220,7 @@ def registry() -> None:
     """Organisations and members of the consortium registry."""
 
 
-def _members_table(members: list, title: str) -> Table:
+def members_table(members: list, title: str) -> Table:
     table = Table(title=title)
     for column in ("address", "org", "role", "status", "region", "enrolled"):
         table.add_column(column)
@@ -229,7 +231,7 @@ def _members_table(members: list, title: str) -> Table:
     return table
 
 
-def _orgs_table(orgs: list) -> Table:
+def orgs_table(orgs: list) -> Table:
     table = Table(title="organisations")
     for column in ("id", "name", "admin", "region", "may enrol"):
         table.add_column(column)
@@ -251,7 +253,7 @@ def register_org(obj: Context, name: str, admin: str, admin_role: str, roles: st
     org = _run(lambda: client.registry.register_organisation(
         name, admin, Role.parse(admin_role), allowed_roles=[Role.parse(r.strip()) for r in roles.split(",")],
         region=region))
-    console.print(_orgs_table([org]))
+    console.print(orgs_table([org]))
 
 
 @registry.command("orgs")
@@ -259,7 +261,7 @@ def register_org(obj: Context, name: str, admin: str, admin_role: str, roles: st
 def orgs(obj: Context) -> None:
     """List organisations."""
     client = _run(lambda: obj.client(signing=False))
-    console.print(_orgs_table(_run(client.registry.organisations)))
+    console.print(orgs_table(_run(client.registry.organisations)))
 
 
 @registry.command("enrol")
@@ -271,7 +273,7 @@ def enrol(obj: Context, address: str, role: str, region: int) -> None:
     """Enrol one member into the signer's organisation."""
     client = _run(obj.client)
     member = _run(lambda: client.registry.enrol(address, Role.parse(role), region=region))
-    console.print(_members_table([member], "enrolled"))
+    console.print(members_table([member], "enrolled"))
 
 
 @registry.command("enrol-batch")
@@ -323,7 +325,7 @@ def show(obj: Context, address: str) -> None:
     if member is None:
         console.print(f"{address} is not a member")
         sys.exit(3)
-    console.print(_members_table([member], "member"))
+    console.print(members_table([member], "member"))
 
 
 @registry.command("list")
@@ -337,7 +339,7 @@ def list_members(obj: Context, status: str | None, role: str | None, org_id: int
     members = _run(lambda: client.registry.members(
         status=MemberStatus[status.upper()] if status else None, role=Role.parse(role) if role else None,
         org_id=org_id))
-    console.print(_members_table(members, f"{len(members)} members"))
+    console.print(members_table(members, f"{len(members)} members"))
 
 
 @registry.command("export-allowlist")

@@ -43,9 +43,8 @@ class BoundContract:
         try:
             result = self.client.rpc.call("eth_call", [{"to": self.address, "data": "0x" + fn.encode(*args).hex()}, tag])
         except RpcError as error:
-            data = error.data.get("data") if isinstance(error.data, dict) else error.data
-            if isinstance(data, str) and data.startswith("0x"):
-                raise decode_revert(bytes.fromhex(data[2:])) from None
+            if error.revert_data is not None:
+                raise decode_revert(error.revert_data) from None
             raise
         return fn.decode_output(bytes.fromhex(result[2:]))
 

@@ -12,7 +12,7 @@ from carbon_sdk.artifacts import Artifact
 from carbon_sdk.errors import ConfigurationError
 from carbon_sdk.manifest import ContractRecord, Manifest
 from carbon_sdk.registry import identity_hash
-from carbon_sdk.tx import Call, Receipt, TransactionSender
+from carbon_sdk.tx import Call, Receipt, TransactionSender, shared_sender
 
 # Deployed in this order; later issues append (allowances, coin, credits, exchange...).
 SYSTEM_CONTRACTS = ("ConsortiumRegistry",)
@@ -55,3 +55,13 @@ def deploy_system(
     first_block = min(r.block for r in records.values())
     return Manifest(network=network, chain_id=sender.chain_id, block=first_block, genesis_hash=genesis["hash"],
                     deployer=sender.address, contracts=records, deployed_at=int(time.time()))
+
+
+def deploy_on_devnet(devnet: Any, artifacts: dict[str, Artifact], *, network: str, key: str | None = None,
+                     log: Callable[[str], None] = lambda _: None) -> Manifest:
+    """Deploy on a devnet (as its bootstrap admin unless ``key`` is given), then make its gateway check
+    senders against the new registry."""
+    sender = shared_sender(devnet.rpc_url, key or devnet.bootstrap_key)
+    manifest = deploy_system(sender, artifacts, network=network, log=log)
+    devnet.set_registry(manifest.contract("ConsortiumRegistry").address)
+    return manifest

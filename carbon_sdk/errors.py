@@ -50,6 +50,14 @@ class RpcError(CarbonError):
         self.data = data
         super().__init__(f"{method} failed ({code}): {message}")
 
+    @property
+    def revert_data(self) -> bytes | None:
+        """The contract's revert data, when the node reported a revert (some nodes nest it one level)."""
+        data = self.data.get("data") if isinstance(self.data, dict) else self.data
+        if isinstance(data, str) and data.startswith("0x"):
+            return bytes.fromhex(data[2:])
+        return None
+
 
 class PermissionDenied(RpcError):
     """The permissioning gateway refused the request (not an active member, or a node-control method)."""
@@ -117,23 +125,16 @@ _classes: dict[str, type[ContractCustomError]] = {}
 _by_selector: dict[bytes, tuple[type[ContractCustomError], list[str], list[dict[str, Any]]]] = {}
 
 
-def _abi_type(item: dict[str, Any]) -> str:
-    """Canonical ABI type of an input, expanding tuples."""
-    kind = item["type"]
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item.get("components", []))
-        return f"({inner}){kind[len('tuple'):]}"
-    return kind
-
-
 def register_abi(abi: list[dict[str, Any]]) -> None:
     """Create (once) the exception class of every custom error in ``abi``."""
+    from carbon_sdk.abi import canonical  # abi imports this module
+
     with _lock:
         for item in abi:
             if item.get("type") != "error":
                 continue
             name = item["name"]
-            types = [_abi_type(i) for i in item.get("inputs", [])]
+            types = [canonical(i) for i in item.get("inputs", [])]
             signature = f"{name}({','.join(types)})"
             selector = function_signature_to_4byte_selector(signature)
             if selector in _by_selector:

@@ -136,7 +136,7 @@ class RegistryModule:
         account = checked_address(account, "account")
         receipt = self._client.transact(self.contract.tx(
             "enrol", account, int(_role(role)), _region(region), identity_hash(identity or account.lower())))
-        return self._members_from(receipt)[0]
+        return self._members_from([receipt])[0]
 
     def enrol_batch(
         self,
@@ -179,10 +179,7 @@ class RegistryModule:
             sent += transactions
 
         receipts = self._client.transact_many(calls, progress=members_done if progress else None)
-        members: list[Member] = []
-        for receipt in receipts:
-            members.extend(self._members_from(receipt))
-        return members
+        return self._members_from(receipts)
 
     def suspend(self, account: str) -> StatusChange:
         return self._status_change("suspend", account)
@@ -285,13 +282,13 @@ class RegistryModule:
                 out[number] = int(block["timestamp"], 16)
         return out
 
-    def _members_from(self, receipt: Receipt) -> list[Member]:
-        when = timestamp(self._block_times({receipt.block_number})[receipt.block_number])
+    def _members_from(self, receipts: Sequence[Receipt]) -> list[Member]:
+        times = self._block_times({r.block_number for r in receipts})  # one request for all blocks
         return [
             Member(address=e.args["account"], org_id=e.args["orgId"], role=Role(e.args["role"]),
-                   status=MemberStatus.ACTIVE, region=e.args["region"], enrolled_at=when,
+                   status=MemberStatus.ACTIVE, region=e.args["region"], enrolled_at=timestamp(times[r.block_number]),
                    identity_hash=e.args["identityHash"])
-            for e in self.contract.events(receipt) if e.name == "MemberEnrolled"
+            for r in receipts for e in self.contract.events(r) if e.name == "MemberEnrolled"
         ]
 
     @staticmethod

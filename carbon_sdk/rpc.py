@@ -18,8 +18,11 @@ import requests
 
 from carbon_sdk.errors import NodeUnavailable, PermissionDenied, RpcError
 
-# Error codes of the permissioning gateway (carbon_sdk.devnet.gateway).
-PERMISSION_CODES = {-32001, -32003}
+# Error codes of the permissioning gateway that clients act on (carbon_sdk.devnet.gateway answers them).
+SENDER_NOT_PERMITTED = -32001  # the transaction's signer is not an active consortium member
+METHOD_FORBIDDEN = -32003  # a node-control method, without the operator token
+LIMIT_EXCEEDED = -32005  # too many transactions waiting in the node's pool: resend later
+PERMISSION_CODES = {SENDER_NOT_PERMITTED, METHOD_FORBIDDEN}
 
 
 @dataclass(frozen=True)

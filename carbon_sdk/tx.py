@@ -34,7 +34,7 @@ from carbon_sdk.errors import (
     TransactionTimeout,
     decode_revert,
 )
-from carbon_sdk.rpc import RpcClient
+from carbon_sdk.rpc import LIMIT_EXCEEDED, RpcClient
 from carbon_sdk.signing import sign_eip1559
 
 Progress = Callable[[int], None]  # called with the number of transactions just completed
@@ -83,10 +83,10 @@ class NonceManager:
         with self.lock:
             self._next = self.peek() + count
 
-    def resync(self) -> None:
-        """Forget the local count: the next nonce is read from the node again."""
+    def set_next(self, nonce: int) -> None:
+        """After a partly refused batch: the next nonce to use is ``nonce``."""
         with self.lock:
-            self._next = None
+            self._next = nonce
 
 
 class LocalSigner:
@@ -112,8 +112,6 @@ class LocalSigner:
         return sign_eip1559(self._key, tx)
 
 
-# The gateway's answer when the node's pool is full (carbon_sdk.devnet.gateway.LIMIT_EXCEEDED): resend later.
-POOL_FULL = -32005
 _ALREADY_SENT = ("already known", "known transaction", "already imported", "nonce too low")
 
 
@@ -218,11 +216,8 @@ class TransactionSender:
 
     def _explain(self, error: RpcError, call: Call, tx_hash: str | None = None) -> Exception:
         """An estimate or send error -> the contract's typed error when there is revert data."""
-        data = error.data
-        if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
-            data = data.get("data")
-        if isinstance(data, str) and data.startswith("0x"):
-            return decode_revert(bytes.fromhex(data[2:]), tx_hash=tx_hash)
+        if error.revert_data is not None:
+            return decode_revert(error.revert_data, tx_hash=tx_hash)
         if isinstance(error, PermissionDenied):
             return error
         what = f" ({call.label})" if call.label else ""
@@ -269,7 +264,7 @@ class TransactionSender:
             for i in range(last):
                 if not accepted[i]:
                     self._fill_nonce(first + i, max_fee, priority)
-            self.nonces._next = first + last + 1
+            self.nonces.set_next(first + last + 1)
             failed = next(i for i, ok in enumerate(accepted) if not ok)
             raise self._explain(results[failed], calls[failed])
 
@@ -284,7 +279,7 @@ class TransactionSender:
             busy = []
             for i, answer in zip(todo, answers):
                 results[i] = answer
-                if isinstance(answer, RpcError) and answer.code == POOL_FULL:
+                if isinstance(answer, RpcError) and answer.code == LIMIT_EXCEEDED:
                     busy.append(i)
             if not busy or time.monotonic() > deadline:
                 break

@@ -27,9 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from carbon_sdk import CarbonClient, Role  # noqa: E402
 from carbon_sdk.artifacts import load_build  # noqa: E402
-from carbon_sdk.deploy import deploy_contract, deploy_system  # noqa: E402
+from carbon_sdk.deploy import deploy_contract, deploy_on_devnet  # noqa: E402
 from carbon_sdk.devnet import Devnet  # noqa: E402
-from carbon_sdk.tx import shared_sender  # noqa: E402
 
 console = Console()
 
@@ -119,16 +118,14 @@ def cli(transactions: int, out: Path) -> None:
     artifacts = load_build(ROOT / ".build" / "__local__.json")
     with tempfile.TemporaryDirectory(prefix="carbon-bench-") as folder, Devnet.start(Path(folder), port=None) as devnet:
         console.print(f"devnet up at {devnet.rpc_url}")
-        sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key)
-        manifest = deploy_system(sender, artifacts, network="bench")
-        devnet.set_registry(manifest.contract("ConsortiumRegistry").address)
+        manifest = deploy_on_devnet(devnet, artifacts, network="bench")
         regulator = CarbonClient(devnet.rpc_url, manifest, devnet.bootstrap_key)
         platform_admin = Account.create()
         regulator.registry.register_organisation("Bench Platform", platform_admin.address, Role.PLATFORM,
                                                  allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
         admin = CarbonClient(devnet.rpc_url, manifest, platform_admin.key)
         rows = bench_registry(admin)
-        probe = deploy_contract(sender, artifacts["GuardedProbe"], manifest.contract("ConsortiumRegistry").address)
+        probe = deploy_contract(regulator.sender, artifacts["GuardedProbe"], manifest.contract("ConsortiumRegistry").address)
         rows.append(bench_throughput(devnet, platform_admin.key, manifest, probe.contract_address,
                                      artifacts["GuardedProbe"].abi, transactions))
         anvil_version = regulator.rpc.call("web3_clientVersion")

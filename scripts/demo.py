@@ -27,10 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from carbon_sdk import CarbonClient, MemberStatus, Role, errors  # noqa: E402
 from carbon_sdk.artifacts import load_build  # noqa: E402
-from carbon_sdk.cli import _members_table, _orgs_table  # noqa: E402
-from carbon_sdk.deploy import deploy_system  # noqa: E402
+from carbon_sdk.cli import members_table, orgs_table  # noqa: E402
+from carbon_sdk.deploy import deploy_on_devnet  # noqa: E402
 from carbon_sdk.devnet import Devnet  # noqa: E402
-from carbon_sdk.tx import shared_sender  # noqa: E402
 
 # Wide enough for the tables when the output is a log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 130)
@@ -122,16 +121,14 @@ def cli(individuals: int, keep: bool) -> None:
     try:
         console.print(Panel.fit(f"devnet: anvil behind the permissioning gateway at [bold]{devnet.rpc_url}[/bold]\n"
                                 f"chain {devnet.chain_id}, fresh keys in {folder}", title="1. chain"))
-        sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key)
-        manifest = deploy_system(sender, artifacts, network="demo", log=console.print)
+        manifest = deploy_on_devnet(devnet, artifacts, network="demo", log=console.print)
         manifest_path = manifest.save(folder / "demo.json")
-        devnet.set_registry(manifest.contract("ConsortiumRegistry").address)
         console.print(f"manifest: {manifest_path}")
         regulator = CarbonClient(devnet.rpc_url, manifest, devnet.bootstrap_key)
 
         console.rule("2. consortium")
         consortium = build_consortium(regulator, devnet, manifest, individuals)
-        console.print(_orgs_table(regulator.registry.organisations()))
+        console.print(orgs_table(regulator.registry.organisations()))
         members = regulator.registry.members()
         summary = Table(title=f"{len(members)} members by role and region")
         summary.add_column("role")
@@ -141,7 +138,7 @@ def cli(individuals: int, keep: bool) -> None:
             summary.add_row(role, str(region), str(count))
         console.print(summary)
         residents = [m for m in members if m.role is Role.INDIVIDUAL][:5]
-        console.print(_members_table(residents, "first residents (only identity hashes are on chain)"))
+        console.print(members_table(residents, "first residents (only identity hashes are on chain)"))
 
         show_permissioning(regulator, devnet, manifest, consortium)
 

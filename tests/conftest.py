@@ -15,9 +15,8 @@ from eth_account import Account
 
 from carbon_sdk import CarbonClient, Manifest, Role
 from carbon_sdk.artifacts import Artifact, load_build
-from carbon_sdk.deploy import deploy_contract, deploy_system
+from carbon_sdk.deploy import deploy_contract, deploy_on_devnet
 from carbon_sdk.devnet import Devnet
-from carbon_sdk.tx import shared_sender
 from carbon_sdk.types import Organisation
 
 
@@ -34,10 +33,7 @@ def artifacts() -> dict[str, Artifact]:
 
 @pytest.fixture(scope="session")
 def manifest(devnet: Devnet, artifacts: dict[str, Artifact]) -> Manifest:
-    sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key)
-    deployed = deploy_system(sender, artifacts, network="pytest")
-    devnet.set_registry(deployed.contract("ConsortiumRegistry").address)
-    return deployed
+    return deploy_on_devnet(devnet, artifacts, network="pytest")
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,7 @@ from aiohttp import web
 from eth_utils import keccak, to_checksum_address
 
 from carbon_sdk.devnet.folder import DevnetFolder
+from carbon_sdk.rpc import LIMIT_EXCEEDED, METHOD_FORBIDDEN, SENDER_NOT_PERMITTED
 from carbon_sdk.signing import recover_sender
 
 log = logging.getLogger("carbon_sdk.devnet.gateway")
@@ -52,9 +53,6 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 NODE_UNAVAILABLE = -32000  # anvil did not answer
-SENDER_NOT_PERMITTED = -32001  # the transaction's signer is not an active consortium member
-METHOD_FORBIDDEN = -32003  # a node-control method, without the operator token
-LIMIT_EXCEEDED = -32005  # too many transactions waiting in the node's pool: resend later
 
 MAX_PENDING_TRANSACTIONS = 500
 
