@@ -19,7 +19,14 @@ from typing import Any, Sequence
 from eth_utils import to_checksum_address
 
 from carbon_sdk.abi import ContractABI, Event
-from carbon_sdk.errors import ChainMismatch, ConfigurationError, InvalidInput, RpcError, decode_revert
+from carbon_sdk.errors import (
+    ChainMismatch,
+    ConfigurationError,
+    InvalidInput,
+    RpcError,
+    decode_revert,
+    register_abi,
+)
 from carbon_sdk.manifest import Manifest
 from carbon_sdk.rpc import RetryPolicy, RpcClient
 from carbon_sdk.tx import Call, Progress, Receipt, TransactionSender, shared_sender
@@ -103,9 +110,24 @@ class CarbonClient:
                                         receipt_timeout=receipt_timeout, batch_size=batch_size)
         self._contracts: dict[str, BoundContract] = {}
 
+        # Every contract error of the deployment becomes a typed exception up front, so a revert from a
+        # contract reached through another (a vintage token inside a surrender) is decoded too.
+        for record in self.manifest.contracts.values():
+            register_abi(record.abi)
+        for abi in self.manifest.abis.values():
+            register_abi(abi)
+
+        from carbon_sdk.allowances import AllowancesModule
+        from carbon_sdk.coin import CoinModule
+        from carbon_sdk.mrv import MrvModule
         from carbon_sdk.registry import RegistryModule
+        from carbon_sdk.settlement import SettlementModule
 
         self.registry = RegistryModule(self)
+        self.allowances = AllowancesModule(self)
+        self.mrv = MrvModule(self)
+        self.coin = CoinModule(self)
+        self.settlement = SettlementModule(self)
 
     @classmethod
     def from_ape(cls, manifest: Manifest | str | Path, account: Any = None, **options: Any) -> "CarbonClient":

@@ -180,6 +180,16 @@ def decode_revert(data: bytes, tx_hash: str | None = None) -> TransactionReverte
     return TransactionReverted(f"reverted ({shown})", tx_hash=tx_hash, data=data)
 
 
+def contract_error(name: str, **arguments: Any) -> ContractCustomError:
+    """The typed error the contract would raise, for checks the SDK makes before sending (same class, so
+    callers catch one type whether the SDK or the chain refused)."""
+    try:
+        cls = _classes[name]
+    except KeyError:
+        raise ConfigurationError(f"no contract declares the error {name!r}") from None
+    return cls(arguments)
+
+
 def known_errors() -> dict[str, type[ContractCustomError]]:
     """All custom-error classes created so far, by Solidity name."""
     return dict(_classes)

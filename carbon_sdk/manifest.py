@@ -35,6 +35,8 @@ class Manifest:
     contracts: dict[str, ContractRecord]
     deployed_at: int = 0  # unix time
     format: int = FORMAT_VERSION
+    # ABIs of contracts the system creates at run time (e.g. each period's VintageToken), by contract name.
+    abis: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def contract(self, name: str) -> ContractRecord:
         try:
@@ -43,6 +45,12 @@ class Manifest:
             raise ConfigurationError(
                 f"the deployment has no contract {name!r} (it has {', '.join(sorted(self.contracts)) or 'none'})"
             ) from None
+
+    def abi(self, name: str) -> list[dict[str, Any]]:
+        """The ABI of contract type ``name``: a deployed contract's, or one the system creates at run time."""
+        if name in self.abis:
+            return self.abis[name]
+        return self.contract(name).abi
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -197,6 +197,17 @@ class RegistryModule:
             return None
         return self._member(to_checksum_address(account), raw)
 
+    def can_trade(self, account: str) -> bool:
+        """Whether ``account`` may trade: an active member without coin debt (every token transfer asks this)."""
+        return bool(self.contract.call("canTrade", checked_address(account, "account")))
+
+    def register_system_contract(self, address: str, description: bytes | str | dict[str, Any] = b"") -> Member:
+        """Enrol a contract of the market as a SYSTEM member, so it may hold tokens (national regulator)."""
+        address = checked_address(address, "contract")
+        receipt = self._client.transact(self.contract.tx(
+            "registerSystemContract", address, identity_hash(description or address.lower())))
+        return self._members_from([receipt])[0]
+
     def is_active(self, account: str) -> bool:
         return bool(self.contract.call("isActive", checked_address(account, "account")))
 
@@ -234,7 +245,8 @@ class RegistryModule:
 
     def besu_allowlist(self, extra: Iterable[str] = ()) -> list[str]:
         """Active members' addresses (plus ``extra``, e.g. the bootstrap admin), sorted, deduplicated."""
-        active = {m.address for m in self.members(status=MemberStatus.ACTIVE)}
+        # SYSTEM members are contracts: they never sign transactions, so nodes need not admit them.
+        active = {m.address for m in self.members(status=MemberStatus.ACTIVE) if m.role is not Role.SYSTEM}
         active.update(checked_address(a) for a in extra)
         return sorted(active, key=str.lower)
 
@@ -295,4 +307,5 @@ class RegistryModule:
     def _member(address: str, raw: dict[str, Any]) -> Member:
         return Member(address=address, org_id=raw["orgId"], role=Role(raw["role"]),
                       status=MemberStatus(raw["status"]), region=raw["region"],
-                      enrolled_at=timestamp(raw["enrolledAt"]), identity_hash=raw["identityHash"])
+                      enrolled_at=timestamp(raw["enrolledAt"]), identity_hash=raw["identityHash"],
+                      in_debt=raw["inDebt"])

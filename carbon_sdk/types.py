@@ -18,6 +18,7 @@ class Role(IntEnum):
     INDIVIDUAL = 5
     MERCHANT = 6
     OBSERVER = 7
+    SYSTEM = 8  # a contract of the market that holds tokens (coin pool, exchange); enrolled by the regulator
 
     @classmethod
     def parse(cls, value: "str | int | Role") -> "Role":
@@ -68,6 +69,7 @@ class Member:
     region: int
     enrolled_at: datetime
     identity_hash: bytes
+    in_debt: bool = False  # owes reward-penalty coin: may not trade
 
     @property
     def active(self) -> bool:

@@ -16,7 +16,7 @@ import click
 from ape.cli import ConnectedProviderCommand
 
 from carbon_sdk.artifacts import from_ape_contract_types
-from carbon_sdk.deploy import SYSTEM_CONTRACTS, deploy_system
+from carbon_sdk.deploy import RUNTIME_CONTRACTS, SYSTEM_CONTRACTS, deploy_system
 from carbon_sdk.tx import shared_sender
 
 DEVNET_NETWORK = "carbon-devnet"
@@ -44,7 +44,7 @@ def cli(devnet_folder: Path, output: Path | None) -> None:
     provider = ape.chain.provider
     network = provider.network.name
     artifacts = from_ape_contract_types({name: ape.project.get_contract(name).contract_type
-                                         for name in SYSTEM_CONTRACTS})
+                                         for name in SYSTEM_CONTRACTS + RUNTIME_CONTRACTS})
     sender = shared_sender(provider.uri, _deployer_key(network, devnet_folder))
     click.echo(f"deploying to {network} (chain {sender.chain_id}) as {sender.address}")
     manifest = deploy_system(sender, artifacts, network=network, log=click.echo)

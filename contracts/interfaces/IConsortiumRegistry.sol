@@ -3,7 +3,9 @@ pragma solidity 0.8.28;
 
 /// @notice A member's role in the consortium (DESIGN.md section 1). `NONE` marks an address that is not enrolled.
 /// @dev The numeric values are part of the ABI: an organisation's `allowedRoles` holds bit `1 << uint8(role)`
-/// for each role it may enrol. Append new roles at the end only.
+/// for each role it may enrol. Append new roles at the end only. `SYSTEM` marks a contract of the market that
+/// holds tokens for members (the coin's conversion pool, the exchange's deposits); only a national regulator
+/// enrols one, with {IConsortiumRegistry-registerSystemContract}, and no organisation may allow it.
 enum Role {
     NONE,
     REGULATOR,
@@ -12,7 +14,8 @@ enum Role {
     PLATFORM,
     INDIVIDUAL,
     MERCHANT,
-    OBSERVER
+    OBSERVER,
+    SYSTEM
 }
 
 /// @notice A member's status. `NONE`: never enrolled. `REVOKED` is final: a revoked address is never re-used.
@@ -23,14 +26,16 @@ enum MemberStatus {
     REVOKED
 }
 
-/// @notice One enrolled account. The first five fields share one storage slot; `identityHash` (the hash of the
-/// off-chain identity record, never personal data) takes a second.
+/// @notice One enrolled account. The first six fields share one storage slot, so a token's transfer check reads
+/// one slot per party; `identityHash` (the hash of the off-chain identity record, never personal data) takes a
+/// second. `inDebt` is set by the debt recorder (the reward-penalty coin) while the member owes a penalty.
 struct Member {
     uint32 orgId;
     Role role;
     MemberStatus status;
     uint32 region;
     uint40 enrolledAt;
+    bool inDebt;
     bytes32 identityHash;
 }
 
@@ -110,6 +115,19 @@ interface IConsortiumRegistry {
     /// @dev `account` is not an active member of organisation `orgId`.
     error RegistryNotOrganisationMember(uint32 orgId, address account);
 
+    /// @dev `account` has no code: only contracts are enrolled as SYSTEM members.
+    error RegistryNotAContract(address account);
+
+    /// @dev `caller` is not the debt recorder.
+    error RegistryNotDebtRecorder(address caller);
+
+    /// @dev The debt recorder is set once, and already is (`current`).
+    error RegistryDebtRecorderAlreadySet(address current);
+
+    /// @dev `account` is not an active member with role `role` (any role if NONE) in region `region` (any
+    /// region if 0).
+    error RegistryIneligibleMember(address account, Role role, uint32 region);
+
     // ---------------------------------------------------------------- events
 
     /// @dev Organisation `orgId` was registered, with `admin` enrolled as its first member.
@@ -126,6 +144,12 @@ interface IConsortiumRegistry {
 
     /// @dev The status of `account` changed from `previous` to `current`, by `by`.
     event MemberStatusChanged(address indexed account, MemberStatus previous, MemberStatus current, address indexed by);
+
+    /// @dev `recorder` became the debt recorder, set by `by`.
+    event DebtRecorderSet(address indexed recorder, address indexed by);
+
+    /// @dev The debt flag of `account` changed to `inDebt`.
+    event MemberDebtChanged(address indexed account, bool inDebt);
 
     // ---------------------------------------------------------------- organisations
 
@@ -242,6 +266,40 @@ interface IConsortiumRegistry {
      */
     function revoke(address account) external;
 
+    /**
+     * @notice Enrols the contract `account` as an active SYSTEM member of organisation 1 (region 0), so that it
+     * may hold and move permissioned tokens (e.g. the coin's conversion pool, the exchange's deposits).
+     *
+     * Requirements:
+     * - the caller is an active national REGULATOR (region 0);
+     * - `account` has code and has never been enrolled.
+     *
+     * Emits a {MemberEnrolled} event with role SYSTEM.
+     */
+    function registerSystemContract(address account, bytes32 descriptionHash) external;
+
+    /**
+     * @notice Names the one contract that may set members' debt flags (the reward-penalty coin). Set once.
+     *
+     * Requirements:
+     * - the caller is an active national REGULATOR;
+     * - `recorder` is not the zero address; no recorder was set before.
+     *
+     * Emits a {DebtRecorderSet} event.
+     */
+    function setDebtRecorder(address recorder) external;
+
+    /**
+     * @notice Sets or clears the debt flag of member `account`; a member in debt cannot trade ({canTrade}).
+     *
+     * Requirements:
+     * - the caller is the debt recorder;
+     * - `account` is a member.
+     *
+     * Emits a {MemberDebtChanged} event when the flag changes.
+     */
+    function setInDebt(address account, bool inDebt) external;
+
     // ---------------------------------------------------------------- views
 
     /// @notice The largest batch {enrolBatch} accepts.
@@ -275,4 +333,19 @@ interface IConsortiumRegistry {
 
     /// @notice Whether organisation `orgId` may enrol members with role `role` (false for unknown organisations).
     function roleAllowed(uint32 orgId, Role role) external view returns (bool);
+
+    /// @notice The contract that sets debt flags, or the zero address before {setDebtRecorder}.
+    function debtRecorder() external view returns (address);
+
+    /// @notice Whether `account` may trade: an active member without debt. Every trading entry point asks this.
+    function canTrade(address account) external view returns (bool);
+
+    /// @notice {canTrade} for both parties of a transfer, in one call (one storage slot per party).
+    function canTradePair(address from, address to) external view returns (bool);
+
+    /**
+     * @notice Reverts with {RegistryIneligibleMember} for the first account that is not an active member with
+     * role `role` (any role if NONE) and region `region` (any region if 0); returns if all are.
+     */
+    function checkMembers(address[] calldata accounts, Role role, uint32 region) external view;
 }

@@ -32,6 +32,10 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     mapping(uint32 orgId => Organisation) private _organisations;
     mapping(address account => Member) private _members;
     mapping(address admin => uint32 orgId) private _adminOrgs;
+    address private _debtRecorder;
+
+    /// @dev Organisation 1, the national regulator's, which also holds the SYSTEM members.
+    uint32 private constant _REGULATOR_ORG = 1;
 
     /**
      * @notice Creates organisation 1, the national regulator (region 0, allowed roles REGULATOR and OBSERVER),
@@ -121,6 +125,34 @@ contract ConsortiumRegistry is IConsortiumRegistry {
         _changeStatus(account, MemberStatus.REVOKED);
     }
 
+    /// @inheritdoc IConsortiumRegistry
+    function registerSystemContract(address account, bytes32 descriptionHash) external {
+        // Region 0: a regional regulator is refused with RegistryRegionMismatch.
+        _requireRegulatorFor(msg.sender, _NATIONAL);
+        if (account.code.length == 0) revert RegistryNotAContract(account);
+        _enrol(account, _REGULATOR_ORG, Role.SYSTEM, _NATIONAL, descriptionHash);
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function setDebtRecorder(address recorder) external {
+        // Region 0: a regional regulator is refused with RegistryRegionMismatch.
+        _requireRegulatorFor(msg.sender, _NATIONAL);
+        if (recorder == address(0)) revert RegistryZeroAddress();
+        if (_debtRecorder != address(0)) revert RegistryDebtRecorderAlreadySet(_debtRecorder);
+        _debtRecorder = recorder;
+        emit DebtRecorderSet(recorder, msg.sender);
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function setInDebt(address account, bool inDebt) external {
+        if (msg.sender != _debtRecorder) revert RegistryNotDebtRecorder(msg.sender);
+        Member storage member = _members[account];
+        if (member.status == MemberStatus.NONE) revert RegistryNotMember(account);
+        if (member.inDebt == inDebt) return;
+        member.inDebt = inDebt;
+        emit MemberDebtChanged(account, inDebt);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IConsortiumRegistry
@@ -168,7 +200,39 @@ contract ConsortiumRegistry is IConsortiumRegistry {
         return _organisations[orgId].allowedRoles & _roleBit(role) != 0;
     }
 
+    /// @inheritdoc IConsortiumRegistry
+    function debtRecorder() external view returns (address) {
+        return _debtRecorder;
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function canTrade(address account) external view returns (bool) {
+        return _canTrade(_members[account]);
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    function canTradePair(address from, address to) external view returns (bool) {
+        return _canTrade(_members[from]) && _canTrade(_members[to]);
+    }
+
+    /// @inheritdoc IConsortiumRegistry
+    /// @dev One storage read per account; bounded by the caller's own input.
+    function checkMembers(address[] calldata accounts, Role role, uint32 region) external view {
+        uint256 size = accounts.length;
+        for (uint256 i; i < size; ++i) {
+            Member storage member = _members[accounts[i]];
+            if (
+                member.status != MemberStatus.ACTIVE || (role != Role.NONE && member.role != role)
+                    || (region != _NATIONAL && member.region != region)
+            ) revert RegistryIneligibleMember(accounts[i], role, region);
+        }
+    }
+
     // ---------------------------------------------------------------- internals
+
+    function _canTrade(Member storage member) private view returns (bool) {
+        return member.status == MemberStatus.ACTIVE && !member.inDebt;
+    }
 
     function _registerOrganisation(
         string memory name,

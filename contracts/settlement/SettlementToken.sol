@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IConsortiumRegistry, Role} from "../interfaces/IConsortiumRegistry.sol";
+import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
+
+/**
+ * @title SettlementToken
+ * @notice The market's means of payment, a stand-in for a digital currency: issued by PLATFORM members against
+ * fiat at the rate this deployment records, redeemed by burning, and transferable only between accounts that
+ * may trade ({PermissionedERC20}).
+ */
+contract SettlementToken is PermissionedERC20 {
+    /// @dev A zero amount was given.
+    error SettlementZeroAmount();
+
+    /// @dev `to` received `amount`, issued by `by` against `fiatAmount` fiat minor units (reference `fiatReference`).
+    event Issued(address indexed to, uint256 amount, uint256 fiatAmount, bytes32 fiatReference, address indexed by);
+
+    /// @dev `holder` redeemed `amount` for `fiatAmount` fiat minor units (reference `fiatReference`).
+    event Redeemed(address indexed holder, uint256 amount, uint256 fiatAmount, bytes32 fiatReference);
+
+    /// @notice The fiat currency's code (e.g. "CNY").
+    string public fiatCurrency;
+
+    /// @notice Fiat minor units per `fiatRateDenominator` token units.
+    uint256 public immutable fiatRateNumerator;
+
+    /// @notice See {fiatRateNumerator}.
+    uint256 public immutable fiatRateDenominator;
+
+    constructor(
+        IConsortiumRegistry registry_,
+        string memory name_,
+        string memory symbol_,
+        uint8 decimals_,
+        string memory fiatCurrency_,
+        uint256 fiatRateNumerator_,
+        uint256 fiatRateDenominator_
+    ) PermissionedERC20(registry_, name_, symbol_, decimals_) {
+        if (fiatRateNumerator_ == 0 || fiatRateDenominator_ == 0) revert SettlementZeroAmount();
+        fiatCurrency = fiatCurrency_;
+        fiatRateNumerator = fiatRateNumerator_;
+        fiatRateDenominator = fiatRateDenominator_;
+    }
+
+    /// @notice The fiat minor units that `amount` tokens stand for, rounded down.
+    function fiatValue(uint256 amount) public view returns (uint256) {
+        return amount * fiatRateNumerator / fiatRateDenominator;
+    }
+
+    /// @notice Issues `amount` to the active member `to` against fiat received off chain. Only active PLATFORMs.
+    function issue(address to, uint256 amount, bytes32 fiatReference) external onlyRole(Role.PLATFORM) {
+        if (amount == 0) revert SettlementZeroAmount();
+        _requireActive(to);
+        _mint(to, amount);
+        emit Issued(to, amount, fiatValue(amount), fiatReference, msg.sender);
+    }
+
+    /// @notice Burns `amount` of the caller's tokens, to be paid out in fiat off chain.
+    function redeem(uint256 amount, bytes32 fiatReference) external onlyActive {
+        if (amount == 0) revert SettlementZeroAmount();
+        _burn(msg.sender, amount);
+        emit Redeemed(msg.sender, amount, fiatValue(amount), fiatReference);
+    }
+}

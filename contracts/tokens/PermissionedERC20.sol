@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {IConsortiumRegistry} from "../interfaces/IConsortiumRegistry.sol";
+import {RegistryGuard} from "../registry/RegistryGuard.sol";
+
+/**
+ * @title PermissionedERC20
+ * @notice An OpenZeppelin ERC-20 whose transfers are allowed only between accounts that may trade: active members
+ * of the consortium without credit-coin debt, or SYSTEM contracts (see {IConsortiumRegistry-canTradePair}).
+ * @dev The one policy hook of every token of the market is {_update}: a transfer (neither side the zero address)
+ * asks the registry once about both parties. Mints and burns are not transfers: the issuing contract checks its
+ * recipients itself (allocation to enterprises, issuance to members) and burns only on the holder's own call.
+ */
+abstract contract PermissionedERC20 is ERC20, RegistryGuard {
+    /// @dev A transfer from `from` to `to` was refused: one of them is not an active member or is in debt.
+    error TokenTransferRefused(address from, address to);
+
+    uint8 private immutable _decimals;
+
+    constructor(IConsortiumRegistry registry_, string memory name_, string memory symbol_, uint8 decimals_)
+        ERC20(name_, symbol_)
+        RegistryGuard(registry_)
+    {
+        _decimals = decimals_;
+    }
+
+    /// @inheritdoc ERC20
+    function decimals() public view virtual override returns (uint8) {
+        return _decimals;
+    }
+
+    /// @dev The policy hook: every transfer between two accounts needs both to be allowed to trade.
+    function _update(address from, address to, uint256 value) internal virtual override {
+        if (from != address(0) && to != address(0) && !registry.canTradePair(from, to)) {
+            revert TokenTransferRefused(from, to);
+        }
+        super._update(from, to, value);
+    }
+}
