@@ -111,3 +111,86 @@ def probe_address(regulator: CarbonClient, artifacts: dict[str, Artifact], manif
 def probe_for(probe_address: str, artifacts: dict[str, Artifact]):
     """The probe bound to a given client."""
     return lambda client: client.bind("GuardedProbe", probe_address, artifacts["GuardedProbe"].abi)
+
+
+# ---------------------------------------------------------------- a fresh market per test module
+
+class Market:
+    """A fresh deployment of the whole system on the session's chain, reached on anvil directly (no gateway),
+    so each test module gets its own registry, period numbering and coin, and may move the chain's clock.
+
+    ``enterprise()``, ``verifier()``... register a fresh organisation and return a client for its admin.
+    ``open_period()`` opens the next period id with a schedule relative to the chain's clock.
+    """
+
+    def __init__(self, devnet: Devnet, artifacts: dict[str, Artifact], config: Any = None):
+        from carbon_sdk.deploy import deploy_system
+        from carbon_sdk.tx import shared_sender
+
+        self.devnet = devnet
+        self.url = devnet.anvil_url
+        sender = shared_sender(self.url, devnet.bootstrap_key)
+        self.manifest = deploy_system(sender, artifacts, network="pytest-market", config=config)
+        self.regulator = CarbonClient(self.url, self.manifest, devnet.bootstrap_key)
+        self._period_ids = itertools.count(2001)
+        self._names = itertools.count(1)
+
+    # -- members --------------------------------------------------------------------------------------
+
+    def client(self, account: Any) -> CarbonClient:
+        return CarbonClient(self.url, self.manifest, account.key)
+
+    def member(self, role: Role, region: int = 0, by: CarbonClient | None = None) -> CarbonClient:
+        """A fresh organisation whose admin has ``role`` (in ``region``); a client signing as that admin."""
+        admin = Account.create()
+        (by or self.regulator).registry.register_organisation(
+            f"{role.name.title()} {next(self._names)}", admin.address, role, allowed_roles=[role], region=region)
+        return self.client(admin)
+
+    def enterprise(self, region: int = 0) -> CarbonClient:
+        return self.member(Role.ENTERPRISE, region)
+
+    def verifier(self, region: int = 0) -> CarbonClient:
+        return self.member(Role.VERIFIER, region)
+
+    def platform(self, region: int = 0) -> CarbonClient:
+        return self.member(Role.PLATFORM, region)
+
+    def regional_regulator(self, region: int) -> CarbonClient:
+        return self.member(Role.REGULATOR, region)
+
+    # -- the chain's clock ----------------------------------------------------------------------------
+
+    def now(self) -> int:
+        """The latest block's timestamp."""
+        block = self.regulator.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return int(block["timestamp"], 16)
+
+    def mine_at(self, timestamp: int) -> None:
+        """Mine an empty block at ``timestamp`` (later than the latest block)."""
+        self.regulator.rpc.call("evm_mine", [timestamp])
+
+    def next_block_at(self, timestamp: int) -> None:
+        """Make the next mined block carry ``timestamp``."""
+        self.regulator.rpc.call("evm_setNextBlockTimestamp", [timestamp])
+
+    # -- periods --------------------------------------------------------------------------------------
+
+    def open_period(self, cap: int, *, trading_in: int = 1_000, reconciliation_in: int = 100_000,
+                    closes_in: int = 200_000, **options: Any):
+        """Open the next period id, its phases starting ``*_in`` seconds after the chain's clock."""
+        now = self.now()
+        return self.regulator.allowances.open_period(
+            next(self._period_ids), cap=cap, trading_at=now + trading_in, reconciliation_at=now + reconciliation_in,
+            closes_at=now + closes_in, **options)
+
+    def to_phase(self, period: int, phase: Any) -> None:
+        """Advance ``period`` (by the regulator) until it is in ``phase``."""
+        allowances = self.regulator.allowances
+        while allowances.phase(period) < phase:
+            allowances.advance_phase(period)
+
+
+@pytest.fixture(scope="module")
+def market(devnet: Devnet, artifacts: dict[str, Artifact]) -> Market:
+    return Market(devnet, artifacts)
