@@ -1,25 +1,34 @@
-"""`carbon`: the command line over the SDK, grouped by noun (devnet, deploy, registry).
+"""`carbon`: the command line over the SDK, grouped by noun (devnet, deploy, registry, period, allocate,
+offsets, report, audit, coin) with the compliance verbs surrender, compliance and settle.
 
 Connection settings come from options or the environment: CARBON_RPC_URL, CARBON_MANIFEST,
 CARBON_PRIVATE_KEY (or --key-file). Against the local devnet the defaults need none of them: the URL and
 the bootstrap admin's key come from the devnet folder.
+
+Carbon amounts on the command line are tonnes with at most 6 decimals ("12.5"; 1 unit = 1 gram), coin
+amounts are coins (6 decimals), settlement-token amounts use the token's decimals.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import sys
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from carbon_sdk.errors import CarbonError
+from carbon_sdk.errors import CarbonError, InvalidInput
 from carbon_sdk.types import MemberStatus, Role
+from carbon_sdk.units import format_tonnes, tonnes
 
 # Wide tables when the output is a file or a pipe (logs, CI), the terminal's width otherwise.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -84,6 +93,29 @@ def progress_bar() -> Progress:
                     console=console, transient=False)
 
 
+def with_progress(description: str, total: int | None, work: Callable[[Callable[[int], None]], Any]) -> Any:
+    """Run ``work(advance)`` under a progress bar (``advance(n)``: n more items done) and return its result.
+    SDK errors are printed by ``_run`` as one line, after the bar is taken down; a total of None (not known
+    in advance) is set to the count reached when the work ends."""
+
+    def run() -> Any:
+        with progress_bar() as bar:
+            task = bar.add_task(description, total=total)
+            try:
+                result = work(lambda n: bar.advance(task, n))
+            except CarbonError:  # take the bar down without a trace: the error line is what matters
+                bar.live.transient = True
+                bar.live.stop()
+                bar.disable = True  # (else Progress.stop prints a blank line on non-terminals)
+                raise
+            if total is None:
+                done = next(t.completed for t in bar.tasks if t.id == task)
+                bar.update(task, total=done, completed=done)
+            return result
+
+    return _run(run)
+
+
 @click.group()
 @click.option("--rpc-url", envvar="CARBON_RPC_URL", help="JSON-RPC URL (default: the local devnet).")
 @click.option("--manifest", envvar="CARBON_MANIFEST", help="Deployment manifest (default: deployments/carbon-devnet.json).")
@@ -93,7 +125,7 @@ def progress_bar() -> Progress:
 @click.pass_context
 def main(ctx: click.Context, rpc_url: str | None, manifest: str | None, key_file: str | None,
          devnet_folder: Path) -> None:
-    """The carbon market: devnet, deployment and consortium registry."""
+    """The carbon market: devnet, deployment, registry, periods and allocation, MRV, compliance and coin."""
     key = Path(key_file).read_text().strip() if key_file else os.environ.get("CARBON_PRIVATE_KEY")
     ctx.obj = Context(rpc_url, manifest, key, devnet_folder)
 
@@ -291,11 +323,9 @@ def enrol_batch(obj: Context, csv_file: str, role: str, region: int, batch_size:
     accounts = [r["address"].strip() for r in rows]
     identities = [r.get("identity") or r["address"].strip().lower() for r in rows]
     client = _run(obj.client)
-    with progress_bar() as bar:
-        task = bar.add_task("enrolling", total=len(accounts))
-        members = _run(lambda: client.registry.enrol_batch(
-            accounts, Role.parse(role), region=region, identities=identities, batch_size=batch_size,
-            progress=lambda n: bar.advance(task, n)))
+    members = with_progress("enrolling", len(accounts), lambda advance: client.registry.enrol_batch(
+        accounts, Role.parse(role), region=region, identities=identities, batch_size=batch_size,
+        progress=advance))
     console.print(f"enrolled {len(members)} members as {role} in region {region}")
 
 
@@ -354,6 +384,1010 @@ def export_allowlist(obj: Context, fmt: str, output: Path, extra: tuple[str, ...
     path = _run(lambda: client.registry.export_besu_allowlist(output, extra=extra))
     count = path.read_text().count('"0x')
     console.print(f"wrote {count} accounts to {path} ({fmt} accounts-allowlist)")
+
+
+# -- shared helpers for the market commands -------------------------------------------------------------
+
+
+class TonnesType(click.ParamType):
+    """A carbon amount in tonnes ("12.5"), converted exactly to integer units (6 decimals)."""
+
+    name = "tonnes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            units = tonnes(str(value).strip().replace("_", ""), "amount")
+        except InvalidInput as exc:
+            self.fail(str(exc), param, ctx)
+        if units < 0:
+            self.fail(f"amount {value!r} must not be negative", param, ctx)
+        return units
+
+
+class DecimalsType(click.ParamType):
+    """An amount with at most ``decimals`` decimals (coins: 6), converted exactly to integer units."""
+
+    def __init__(self, decimals: int, unit: str):
+        self.decimals = decimals
+        self.name = unit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return parse_units(str(value), self.decimals, f"{self.name} amount")
+        except InvalidInput as exc:
+            self.fail(str(exc), param, ctx)
+
+
+TONNES = TonnesType()
+COINS = DecimalsType(6, "coin")
+
+
+def parse_units(text: str, decimals: int, what: str) -> int:
+    """``"12.34"`` with ``decimals`` = 2 -> 1234; more decimals, a negative or a non-number is InvalidInput."""
+    try:
+        amount = Decimal(text.strip().replace("_", ""))
+    except (InvalidOperation, ValueError):
+        raise InvalidInput(f"{what} {text!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise InvalidInput(f"{what} {text!r} must be a non-negative number")
+    units = amount * 10**decimals
+    if units != units.to_integral_value():
+        raise InvalidInput(f"{what} {text!r} has more than {decimals} decimals")
+    return int(units)
+
+
+def format_units(units: int, decimals: int) -> str:
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(int(units)), 10**decimals)
+    return f"{sign}{whole:,}.{frac:0{decimals}d}" if decimals else f"{sign}{whole:,}"
+
+
+def t(units: int) -> str:
+    """Units as tonnes, for tables."""
+    return format_tonnes(units)
+
+
+def _when(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
+
+
+_SPAN = re.compile(r"\+(\d+)([smhd]?)")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def parse_time(text: str, now: int, what: str) -> int:
+    """ISO 8601 (UTC unless a zone is given), unix seconds, or ``+N[s|m|h|d]`` after the chain's clock."""
+    text = text.strip()
+    match = _SPAN.fullmatch(text)
+    if match:
+        return now + int(match.group(1)) * _SECONDS[match.group(2)]
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{what} {text!r} is neither ISO 8601, unix seconds nor +SECONDS (e.g. +30d)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def chain_time(client: Any) -> int:
+    """The latest block's timestamp: what relative times (+SECONDS) count from."""
+    return int(client.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+
+def hashed_input(value: str) -> bytes | str:
+    """FILE|TEXT: an existing file's bytes as their keccak256; otherwise the text itself (the SDK hashes it,
+    unless it is already a 0x-hex 32-byte hash)."""
+    from eth_utils import keccak
+
+    path = Path(value)
+    if path.is_file():
+        return keccak(path.read_bytes())
+    return value
+
+
+def read_grants(path: str) -> list[tuple[str, int]]:
+    """A grants CSV: ``address,tonnes`` per line, an optional header; every bad line is named, nothing partial."""
+    from carbon_sdk.registry import checked_address
+
+    grants: list[tuple[str, int]] = []
+    problems: list[str] = []
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        for row in reader:
+            line = reader.line_num
+            cells = [c.strip() for c in row]
+            if not any(cells) or cells[0].startswith("#"):
+                continue
+            if line == 1 and cells[0].lower() == "address":
+                continue  # the header
+            try:
+                if len(cells) != 2 or not cells[1]:
+                    raise InvalidInput(f"expected 'address,tonnes', got {','.join(row)!r}")
+                address, amount = checked_address(cells[0], "address"), tonnes(cells[1], "amount")
+                if amount <= 0:
+                    raise InvalidInput(f"amount {cells[1]!r} must be positive")
+                grants.append((address, amount))
+            except InvalidInput as exc:
+                problems.append(f"{path}, line {line}: {exc}")
+    if problems:
+        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise InvalidInput(f"{len(problems)} invalid line(s) in {path}:\n{shown}")
+    if not grants:
+        raise InvalidInput(f"{path} holds no grants (expected lines 'address,tonnes')")
+    return grants
+
+
+def kv_table(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def tx_note(tx_hashes: Sequence[str]) -> str:
+    if not tx_hashes:
+        return ""
+    return f"tx {tx_hashes[0]}" if len(tx_hashes) == 1 else f"{len(tx_hashes)} transactions"
+
+
+# -- period ---------------------------------------------------------------------------------------------
+
+
+@main.group()
+def period() -> None:
+    """Compliance periods: open with a cap (and regional caps), show, advance the phase."""
+
+
+def period_table(p: Any, regional: Sequence[Any] = ()) -> Table:
+    rows = [("period", p.id), ("phase", p.phase.name.lower()), ("allowance token", p.allowance),
+            ("opened", _when(p.opened_at)), ("trading from", _when(p.trading_at)),
+            ("reconciliation from", _when(p.reconciliation_at)), ("closes (true-up deadline)", _when(p.closes_at)),
+            ("offset share", f"{p.offset_share_bps / 100:g} %"), ("borrow share", f"{p.borrow_share_bps / 100:g} %"),
+            ("cap", f"{t(p.cap)} t"), ("allocated", f"{t(p.allocated)} t"),
+            ("regional caps", f"{t(p.regional_cap_total)} t"),
+            ("national reserve available", f"{t(p.national_reserve_available)} t"),
+            ("surrendered", f"{t(p.surrendered)} t"), ("previous / next", f"{p.previous or '-'} / {p.next or '-'}")]
+    rows += [(f"region {r.region}", f"cap {t(r.cap)} t, allocated {t(r.allocated)} t, available {t(r.available)} t")
+             for r in regional]
+    return kv_table(f"period {p.id}", rows)
+
+
+def parse_regional_caps(values: Sequence[str]) -> dict[int, int]:
+    caps: dict[int, int] = {}
+    for value in values:
+        region, sep, amount = value.partition("=")
+        if not sep or not region.strip().isdigit():
+            raise InvalidInput(f"regional cap {value!r} must be REGION=TONNES (e.g. 11=400000)")
+        if int(region) in caps:
+            raise InvalidInput(f"region {region} is given twice")
+        caps[int(region)] = tonnes(amount.strip(), f"cap of region {region}")
+    return caps
+
+
+@period.command("open")
+@click.argument("period_id", metavar="ID", type=int)
+@click.option("--cap", type=TONNES, required=True, help="National cap in tonnes.")
+@click.option("--trading-at", default="+30d", show_default=True,
+              help="End of allocation: ISO 8601, unix seconds or +SECONDS/+Nd after the chain's clock.")
+@click.option("--reconciliation-at", default="+365d", show_default=True, help="End of trading (same forms).")
+@click.option("--closes-at", default="+455d", show_default=True, help="The true-up deadline (same forms).")
+@click.option("--offset-share-bps", type=int, default=500, show_default=True,
+              help="Share of verified emissions offsets may cover (500 = 5 %).")
+@click.option("--borrow-share-bps", type=int, default=0, show_default=True,
+              help="Share the next vintage may cover (0 = no borrowing).")
+@click.option("--regional-cap", "regional_caps", multiple=True, metavar="REGION=T",
+              help="A region's share of the cap in tonnes (repeatable).")
+@click.pass_obj
+def period_open(obj: Context, period_id: int, cap: int, trading_at: str, reconciliation_at: str, closes_at: str,
+                offset_share_bps: int, borrow_share_bps: int, regional_caps: tuple[str, ...]) -> None:
+    """Open a compliance period and create its allowance vintage (national regulator)."""
+    client = _run(obj.client)
+    regions = _run(lambda: parse_regional_caps(regional_caps))
+    now = _run(lambda: chain_time(client))
+    times = _run(lambda: [parse_time(v, now, w) for v, w in ((trading_at, "trading-at"),
+                                                              (reconciliation_at, "reconciliation-at"),
+                                                              (closes_at, "closes-at"))])
+    opened = _run(lambda: client.allowances.open_period(
+        period_id, cap=cap, trading_at=times[0], reconciliation_at=times[1], closes_at=times[2],
+        offset_share_bps=offset_share_bps, borrow_share_bps=borrow_share_bps, regional_caps=regions))
+    console.print(period_table(opened, _run(lambda: client.allowances.regional_caps(period_id))))
+
+
+@period.command("show")
+@click.argument("period_id", metavar="ID", type=int)
+@click.pass_obj
+def period_show(obj: Context, period_id: int) -> None:
+    """Show a period: schedule, phase, cap, allocation and regional caps."""
+    client = _run(lambda: obj.client(signing=False))
+    p = _run(lambda: client.allowances.period(period_id))
+    console.print(period_table(p, _run(lambda: client.allowances.regional_caps(period_id))))
+
+
+@period.command("list")
+@click.pass_obj
+def period_list(obj: Context) -> None:
+    """List every period, oldest first."""
+    client = _run(lambda: obj.client(signing=False))
+    periods = _run(client.allowances.periods)
+    table = Table(title=f"{len(periods)} periods")
+    for column in ("period", "phase", "cap (t)", "allocated (t)", "surrendered (t)", "trading from", "closes"):
+        table.add_column(column, justify="right" if "(t)" in column else "left")
+    for p in periods:
+        table.add_row(str(p.id), p.phase.name.lower(), t(p.cap), t(p.allocated), t(p.surrendered),
+                      _when(p.trading_at), _when(p.closes_at))
+    console.print(table)
+
+
+@period.command("advance")
+@click.argument("period_id", metavar="ID", type=int)
+@click.option("--to", "target", type=click.Choice(["trading", "reconciliation", "closed"]),
+              help="Advance until the period is in this phase (default: one phase).")
+@click.pass_obj
+def period_advance(obj: Context, period_id: int, target: str | None) -> None:
+    """End the current phase now (national regulator)."""
+    from carbon_sdk.allowances import PeriodPhase
+
+    client = _run(obj.client)
+    current = _run(lambda: client.allowances.period(period_id)).phase
+    goal = PeriodPhase[target.upper()] if target else None
+    if goal is not None and current >= goal:
+        console.print(f"period {period_id} is already {current.name.lower()}")
+        return
+    while True:
+        new = _run(lambda: client.allowances.advance_phase(period_id))
+        console.print(f"period {period_id}: {current.name.lower()} -> {new.name.lower()}")
+        current = new
+        if goal is None or current >= goal:
+            break
+
+
+@period.command("set-regional-cap")
+@click.argument("period_id", metavar="ID", type=int)
+@click.argument("region", type=int)
+@click.argument("cap", type=TONNES)
+@click.pass_obj
+def period_set_regional_cap(obj: Context, period_id: int, region: int, cap: int) -> None:
+    """Set a region's share of a period's cap, in tonnes (national regulator)."""
+    client = _run(obj.client)
+    rc = _run(lambda: client.allowances.set_regional_cap(period_id, region, cap))
+    console.print(f"period {period_id}, region {rc.region}: cap {t(rc.cap)} t, allocated {t(rc.allocated)} t, "
+                  f"available {t(rc.available)} t")
+
+
+# -- allocate -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def allocate() -> None:
+    """Allocate a period's allowances: free (from a CSV, in batches) or for sale."""
+
+
+@allocate.command("free")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Lines 'address,tonnes' (an 'address,tonnes' header is optional).")
+@click.option("--region", type=int, default=0, show_default=True, help="Whose cap: 0 = the national reserve.")
+@click.option("--batch-size", type=int, default=200, show_default=True, help="Grants per transaction.")
+@click.pass_obj
+def allocate_free(obj: Context, period_id: int, csv_file: str, region: int, batch_size: int) -> None:
+    """Free allocation to active enterprises; the whole file is checked against the cap before sending."""
+    grants = _run(lambda: read_grants(csv_file))
+    client = _run(obj.client)
+    allocation = with_progress("allocating", len(grants), lambda advance: client.allowances.allocate(
+        period_id, grants, region=region, batch_size=batch_size, progress=advance))
+    console.print(f"allocated {t(allocation.total)} t to {len(allocation.grants)} enterprises for period "
+                  f"{period_id} from region {region} ({tx_note(allocation.tx_hashes)})")
+
+
+@allocate.command("for-sale")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("amount", type=TONNES)
+@click.option("--region", type=int, default=0, show_default=True)
+@click.pass_obj
+def allocate_for_sale(obj: Context, period_id: int, amount: int, region: int) -> None:
+    """Mint allowances to the signing regulator, to sell in a market session."""
+    client = _run(obj.client)
+    allocation = _run(lambda: client.allowances.allocate_for_sale(period_id, amount, region=region))
+    console.print(f"allocated {t(allocation.total)} t for sale to {client.address} for period {period_id} "
+                  f"from region {region} ({tx_note(allocation.tx_hashes)})")
+
+
+@allocate.command("list")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.pass_obj
+def allocate_list(obj: Context, period_id: int) -> None:
+    """Every allocation of a period (from the vintage's mint events)."""
+    client = _run(lambda: obj.client(signing=False))
+    rows = _run(lambda: client.allowances.allocations(period_id))
+    table = Table(title=f"period {period_id}: {len(rows)} allocations, {t(sum(r['amount'] for r in rows))} t")
+    table.add_column("recipient", no_wrap=True)
+    table.add_column("tonnes", justify="right")
+    table.add_column("block", justify="right")
+    table.add_column("tx", overflow="fold")
+    for r in rows:
+        table.add_row(r["recipient"], t(r["amount"]), str(r["block_number"]), r["tx_hash"])
+    console.print(table)
+
+
+# -- offsets --------------------------------------------------------------------------------------------
+
+
+@main.group()
+def offsets() -> None:
+    """Offset projects (CCER, forestry sinks) and the credits they issue."""
+
+
+def projects_table(projects: Sequence[Any]) -> Table:
+    table = Table(title="offset projects")
+    for column in ("id", "name", "kind", "region", "document hash"):
+        table.add_column(column, overflow="fold")
+    for p in projects:
+        table.add_row(str(p.project_id), p.name, p.kind.name.lower(), str(p.region), "0x" + p.document_hash.hex())
+    return table
+
+
+@offsets.command("register")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["ccer", "forestry_sink", "other"]), required=True)
+@click.option("--region", type=int, default=0, show_default=True)
+@click.option("--document", help="The registration document: FILE (hashed) or TEXT (default: the name).")
+@click.pass_obj
+def offsets_register(obj: Context, name: str, kind: str, region: int, document: str | None) -> None:
+    """Register an offset project (a regulator of its region)."""
+    client = _run(obj.client)
+    project = _run(lambda: client.allowances.register_offset_project(
+        name, kind, region=region, document=hashed_input(document) if document else b""))
+    console.print(projects_table([project]))
+
+
+@offsets.command("issue")
+@click.argument("project_id", metavar="PROJECT", type=int)
+@click.argument("vintage", type=int)
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Lines 'address,tonnes'.")
+@click.option("--batch-size", type=int, default=200, show_default=True)
+@click.pass_obj
+def offsets_issue(obj: Context, project_id: int, vintage: int, csv_file: str, batch_size: int) -> None:
+    """Issue a project vintage's credits to members."""
+    grants = _run(lambda: read_grants(csv_file))
+    client = _run(obj.client)
+    issuance = with_progress("issuing", len(grants), lambda advance: client.allowances.issue_offsets(
+        project_id, vintage, grants, batch_size=batch_size, progress=advance))
+    console.print(f"issued {t(issuance.total)} t of project {project_id} vintage {vintage} to "
+                  f"{len(issuance.grants)} holders (token {issuance.token}, {tx_note(issuance.tx_hashes)})")
+
+
+@offsets.command("list")
+@click.pass_obj
+def offsets_list(obj: Context) -> None:
+    """List offset projects."""
+    client = _run(lambda: obj.client(signing=False))
+    console.print(projects_table(_run(client.allowances.offset_projects)))
+
+
+# -- report ---------------------------------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Emission reports: submit from readings, endorse or dispute, trace a reading to the root on chain."""
+
+
+def report_table(r: Any, gases: dict[str, int] | None = None) -> Table:
+    rows = [("period", r.period), ("enterprise", r.enterprise), ("version", r.version),
+            ("status", r.status.name.lower()), ("GWP table", r.gwp_version), ("reported CO2e", f"{t(r.co2e)} t")]
+    rows += [(f"  {gas}", f"{t(grams)} t") for gas, grams in sorted((gases or {}).items())]
+    rows += [("submitted", _when(r.submitted_at)), ("reviewed", _when(r.reviewed_at)),
+             ("verifier", r.verifier or "-"),
+             ("verified quantity", f"{t(r.verified_quantity)} t" if r.verifier else "-"),
+             ("readings root", "0x" + r.readings_root.hex()), ("report hash", "0x" + r.report_hash.hex()),
+             ("evidence hash", "0x" + r.evidence_hash.hex() if any(r.evidence_hash) else "-")]
+    return kv_table(f"report {r.period} v{r.version}", rows)
+
+
+def _load_readings(path: str) -> list[Any]:
+    from carbon_sdk.readings import load_readings_csv
+
+    return _run(lambda: load_readings_csv(path))
+
+
+def _find_reading(readings: Sequence[Any], sensor: str, time_text: str, gas: str) -> Any:
+    from carbon_sdk.readings import _parse_time
+
+    try:
+        key = (sensor.strip(), _parse_time(time_text), gas.strip().upper())
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    for reading in readings:
+        if reading.key == key:
+            return reading
+    raise InvalidInput(f"no reading of sensor {key[0]!r} at {time_text} for gas {key[2]} in the dataset")
+
+
+@report.command("submit")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.option("--readings", "readings_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Readings CSV: sensor,time,gas,quantity_t.")
+@click.option("--document", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The report document (its keccak256 is recorded).")
+@click.option("--gwp-version", type=int, default=1, show_default=True)
+@click.pass_obj
+def report_submit(obj: Context, period_id: int, readings_file: str, document: str, gwp_version: int) -> None:
+    """Report the per-gas totals of a readings CSV, committing the readings' Merkle root (an enterprise)."""
+    readings = _load_readings(readings_file)
+    client = _run(obj.client)
+    commitment = client.mrv.commit_readings(readings)
+    submitted = _run(lambda: client.mrv.submit_report(
+        period_id, commitment.total_grams_by_gas, readings_root=commitment.root,
+        report_document=hashed_input(document), gwp_version=gwp_version))
+    console.print(report_table(submitted, commitment.total_grams_by_gas))
+    console.print(f"{len(readings)} readings committed as root {commitment.root}")
+
+
+@report.command("show")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.option("--version", type=int, help="Report version (default: the latest).")
+@click.pass_obj
+def report_show(obj: Context, period_id: int, enterprise: str, version: int | None) -> None:
+    """Show a report version."""
+    client = _run(lambda: obj.client(signing=False))
+    console.print(report_table(_run(lambda: client.mrv.report(period_id, enterprise, version))))
+
+
+@report.command("versions")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.pass_obj
+def report_versions(obj: Context, period_id: int, enterprise: str) -> None:
+    """Every version of an enterprise's report for a period (all are kept)."""
+    client = _run(lambda: obj.client(signing=False))
+    reports = _run(lambda: client.mrv.reports(period_id, enterprise))
+    table = Table(title=f"period {period_id}: {len(reports)} report versions of {enterprise}")
+    for column in ("version", "status", "CO2e (t)", "verified (t)", "submitted", "readings root"):
+        table.add_column(column, justify="right" if "(t)" in column else "left", overflow="fold")
+    for r in reports:
+        table.add_row(str(r.version), r.status.name.lower(), t(r.co2e), t(r.verified_quantity) if r.verifier else "-",
+                      _when(r.submitted_at), "0x" + r.readings_root.hex())
+    console.print(table)
+
+
+@report.command("endorse")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.argument("version", type=int)
+@click.option("--quantity", type=TONNES, required=True, help="The verifier's own CO2e figure, in tonnes.")
+@click.option("--evidence", required=True, help="FILE (hashed) or TEXT: the verification evidence.")
+@click.pass_obj
+def report_endorse(obj: Context, period_id: int, enterprise: str, version: int, quantity: int,
+                   evidence: str) -> None:
+    """Endorse a pending report with the verifier's quantity (a verifier of another organisation)."""
+    client = _run(obj.client)
+    endorsed = _run(lambda: client.mrv.endorse(period_id, enterprise, version, verified_quantity=quantity,
+                                               evidence=hashed_input(evidence)))
+    console.print(f"report {period_id} v{version} of {endorsed.enterprise}: {endorsed.status.name.lower()}, "
+                  f"reported {t(endorsed.co2e)} t, verified {t(endorsed.verified_quantity)} t")
+
+
+@report.command("dispute")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.argument("version", type=int)
+@click.option("--evidence", required=True, help="FILE (hashed) or TEXT: why the report is disputed.")
+@click.pass_obj
+def report_dispute(obj: Context, period_id: int, enterprise: str, version: int, evidence: str) -> None:
+    """Dispute a pending report (a verifier); the enterprise may then submit a new version."""
+    client = _run(obj.client)
+    disputed = _run(lambda: client.mrv.dispute(period_id, enterprise, version, evidence=hashed_input(evidence)))
+    console.print(f"report {period_id} v{version} of {disputed.enterprise}: {disputed.status.name.lower()}")
+
+
+_reading_options = [
+    click.option("--sensor", required=True),
+    click.option("--time", "time_text", required=True, help="ISO 8601 or unix seconds, as in the CSV."),
+    click.option("--gas", required=True),
+]
+
+
+def reading_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_reading_options):
+        fn = option(fn)
+    return fn
+
+
+@report.command("prove")
+@click.option("--readings", "readings_file", type=click.Path(exists=True, dir_okay=False), required=True)
+@reading_options
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the proof as JSON (for `report verify-reading --proof`).")
+def report_prove(readings_file: str, sensor: str, time_text: str, gas: str, output: Path | None) -> None:
+    """Print the inclusion proof of one reading in a readings CSV's Merkle root (offline)."""
+    from carbon_sdk.mrv import MrvModule
+
+    readings = _load_readings(readings_file)
+    commitment = MrvModule.commit_readings(readings)
+    reading = _run(lambda: _find_reading(readings, sensor, time_text, gas))
+    proof = _run(lambda: commitment.prove(reading))
+    console.print(f"root    {commitment.root}")
+    console.print(f"reading sensor={reading.sensor} time={reading.time} gas={reading.gas} "
+                  f"quantity={t(reading.grams)} t")
+    console.print(f"proof   {len(proof)} hashes")
+    for step in proof:
+        console.print(f"  {step}")
+    if output:
+        output.write_text(json.dumps({"root": commitment.root, "reading": {
+            "sensor": reading.sensor, "time": reading.time, "gas": reading.gas, "grams": reading.grams},
+            "proof": proof}, indent=2) + "\n")
+        console.print(f"proof written to {output}")
+
+
+@report.command("verify-reading")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.option("--readings", "readings_file", type=click.Path(exists=True, dir_okay=False),
+              help="The readings CSV holding the reading (the proof is computed from it).")
+@click.option("--proof", "proof_file", type=click.Path(exists=True, dir_okay=False),
+              help="A proof written by `report prove --output` (instead of --readings).")
+@click.option("--sensor")
+@click.option("--time", "time_text", help="ISO 8601 or unix seconds, as in the CSV.")
+@click.option("--gas")
+@click.option("--version", type=int, help="Report version (default: the latest).")
+@click.pass_obj
+def report_verify_reading(obj: Context, period_id: int, enterprise: str, readings_file: str | None,
+                          proof_file: str | None, sensor: str | None, time_text: str | None, gas: str | None,
+                          version: int | None) -> None:
+    """Check a reading against the readings root of the report on chain; exit code 1 if it is not in it."""
+    from carbon_sdk.mrv import MrvModule
+    from carbon_sdk.readings import Reading
+
+    if bool(readings_file) == bool(proof_file):
+        raise click.UsageError("give either --readings (with --sensor, --time, --gas) or --proof")
+    if readings_file:
+        if not (sensor and time_text and gas):
+            raise click.UsageError("--readings needs --sensor, --time and --gas")
+        readings = _load_readings(readings_file)
+        reading = _run(lambda: _find_reading(readings, sensor, time_text, gas))
+        proof = _run(lambda: MrvModule.prove_reading(readings, reading))
+    else:
+        try:
+            data = json.loads(Path(proof_file).read_text())
+            reading = Reading(str(data["reading"]["sensor"]), int(data["reading"]["time"]),
+                              str(data["reading"]["gas"]), int(data["reading"]["grams"]))
+            proof = [str(p) for p in data["proof"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise click.UsageError(f"{proof_file} is not a proof written by `report prove --output` ({exc})")
+    client = _run(lambda: obj.client(signing=False))
+    on_chain = _run(lambda: client.mrv.report(period_id, enterprise, version))
+    ok = _run(lambda: client.mrv.verify_reading(period_id, enterprise, reading, proof, on_chain.version))
+    what = f"reading {reading.sensor} @ {reading.time} {reading.gas} = {t(reading.grams)} t"
+    root = "0x" + on_chain.readings_root.hex()
+    if ok:
+        console.print(f"[green]verified[/green]: {what} is in the readings root {root} of report "
+                      f"{period_id} v{on_chain.version}")
+    else:
+        console.print(f"[red]not verified[/red]: {what} is not in the readings root {root} of report "
+                      f"{period_id} v{on_chain.version}")
+        sys.exit(1)
+
+
+@report.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+def report_diff(old: str, new: str) -> None:
+    """Where two versions of a readings CSV differ; exit code 1 when they differ (like diff)."""
+    from carbon_sdk.mrv import MrvModule
+
+    before, after = _load_readings(old), _load_readings(new)
+    diff = MrvModule.diff_readings(before, after)
+    root_old, root_new = MrvModule.commit_readings(before).root, MrvModule.commit_readings(after).root
+    console.print(f"old root {root_old} ({len(before)} readings)\nnew root {root_new} ({len(after)} readings)")
+    if diff.identical:
+        console.print("identical")
+        return
+    table = Table(title=f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed")
+    for column in ("change", "sensor", "time", "gas", "old (t)", "new (t)"):
+        table.add_column(column, justify="right" if "(t)" in column else "left")
+    for r in diff.removed:
+        table.add_row("[red]removed[/red]", r.sensor, _when(datetime.fromtimestamp(r.time, timezone.utc)), r.gas,
+                      t(r.grams), "-")
+    for r in diff.added:
+        table.add_row("[green]added[/green]", r.sensor, _when(datetime.fromtimestamp(r.time, timezone.utc)), r.gas,
+                      "-", t(r.grams))
+    for a, b in diff.changed:
+        table.add_row("[yellow]changed[/yellow]", a.sensor, _when(datetime.fromtimestamp(a.time, timezone.utc)),
+                      a.gas, t(a.grams), t(b.grams))
+    console.print(table)
+    sys.exit(1)
+
+
+@report.command("gwp")
+@click.option("--version", type=int, default=1, show_default=True)
+@click.pass_obj
+def report_gwp(obj: Context, version: int) -> None:
+    """The GWP table reports are converted with, as registered on chain, with its source."""
+    from carbon_sdk.gwp import AR6_GWP100
+
+    client = _run(lambda: obj.client(signing=False))
+    table_ = _run(lambda: client.mrv.gwp_table(version))
+    console.print(f"GWP table v{version}: [bold]{table_.name}[/bold] ({len(table_.gases)} gases)")
+    table = Table()
+    table.add_column("gas")
+    table.add_column("GWP100", justify="right")
+    for gas, value in zip(table_.gases, table_.gwp):
+        text = f"{value:f}"
+        table.add_row(gas, text.rstrip("0").rstrip(".") if "." in text else text)
+    console.print(table)
+    known = {AR6_GWP100.source_hash.hex(): AR6_GWP100.source}
+    citation = known.get(table_.source)
+    console.print(f"source: {citation}" if citation else "source: (not a citation this SDK knows)", soft_wrap=True)
+    console.print(f"source hash on chain: 0x{table_.source}")
+
+
+# -- audit ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Regulators' audits of endorsed reports, and the audit trail export."""
+
+
+def applications_table(applications: Sequence[Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("block", "subject", "reason", "quantity (t)", "amount", "minted", "burned", "debt change"):
+        table.add_column(column, justify="right" if column not in ("subject", "reason") else "left",
+                         no_wrap=column == "subject")
+    for a in applications:
+        colour = "red" if a.penalty else "green"
+        table.add_row(str(a.block_number), a.subject, f"[{colour}]{a.reason.name.lower()}[/{colour}]",
+                      t(a.quantity), t(a.amount), t(a.minted), t(a.burned), t(a.debt_change))
+    return table
+
+
+def audit_lines(a: Any) -> str:
+    verdict = "[green]accurate[/green]" if a.accurate else "[red]misreported[/red]"
+    how = "the regulator's finding" if a.with_finding else "the verifier's quantity"
+    return (f"audit of {a.enterprise} for period {a.period}: {verdict}, report v{a.version}, final quantity "
+            f"{t(a.final_quantity)} t ({how}), by {a.auditor} at {_when(a.audited_at)}")
+
+
+@audit.command("run")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.option("--evidence", required=True, help="FILE (hashed) or TEXT: the audit's evidence.")
+@click.option("--finding", type=TONNES, help="The regulator's own quantity in tonnes (replaces the verifier's).")
+@click.pass_obj
+def audit_run(obj: Context, period_id: int, enterprise: str, evidence: str, finding: int | None) -> None:
+    """Audit an endorsed report (a regulator of the enterprise's region); the coin's rules apply once."""
+    client = _run(obj.client)
+    result = _run(lambda: client.mrv.audit(period_id, enterprise, evidence=hashed_input(evidence),
+                                           finding=finding))
+    console.print(audit_lines(result))
+    console.print(applications_table(result.applications, f"coin rules applied ({len(result.applications)})"))
+
+
+@audit.command("show")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprise")
+@click.pass_obj
+def audit_show(obj: Context, period_id: int, enterprise: str) -> None:
+    """Show the audit of an enterprise's report (exit code 3 if not audited yet)."""
+    client = _run(lambda: obj.client(signing=False))
+    record = _run(lambda: client.mrv.audit_record(period_id, enterprise))
+    if record is None:
+        console.print(f"{enterprise} has no audit for period {period_id}")
+        sys.exit(3)
+    console.print(audit_lines(record))
+
+
+@audit.command("export")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the trail as JSON (what `audit verify` reads).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the trail as CSV.")
+@click.pass_obj
+def audit_export(obj: Context, period_id: int, json_path: Path | None, csv_path: Path | None) -> None:
+    """Export a period's audit trail from the chain: allocations, reports, reviews, audits, surrenders,
+    settlements, rewards and penalties, each with its signer, block and time."""
+    if not json_path and not csv_path:
+        raise click.UsageError("give --json FILE and/or --csv FILE")
+    client = _run(lambda: obj.client(signing=False))
+    # The record count is known only once the events are read: the bar counts up without a total.
+    trail = with_progress("exporting", None, lambda advance: client.mrv.export_audit_trail(
+        period_id, json_path=json_path, csv_path=csv_path, progress=advance))
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(trail.kinds().items()))
+    written = " and ".join(str(p) for p in (json_path, csv_path) if p)
+    console.print(f"audit trail of period {period_id}: {len(trail.records)} records ({kinds or 'none'}), blocks "
+                  f"{trail.from_block}-{trail.to_block}, written to {written}")
+
+
+@audit.command("verify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def audit_verify(obj: Context, path: str) -> None:
+    """Check an exported audit trail (JSON) against the chain: every record against its receipt and block,
+    and the period's trail on chain against the file. Exit code 1 and the problems listed if they differ."""
+    from carbon_sdk.audit_trail import AuditTrail
+
+    trail = _run(lambda: AuditTrail.load(path))
+    client = _run(lambda: obj.client(signing=False))
+    check = with_progress("verifying", len(trail.records),
+                          lambda advance: client.mrv.verify_audit_trail(trail, progress=advance))
+    newer = f"; {check.newer} newer records on chain are not in the file" if check.newer else ""
+    if check.ok:
+        console.print(f"[green]ok[/green]: {path} matches the chain ({check.checked} records checked){newer}")
+        return
+    console.print(f"[red]{path} does not match the chain[/red]: {len(check.problems)} problem(s), "
+                  f"{check.checked} records checked{newer}")
+    for problem in check.problems:
+        console.print(f"  - {problem}", markup=False, highlight=False)
+    sys.exit(1)
+
+
+# -- surrender, compliance, settle ----------------------------------------------------------------------
+
+
+def resolve_token(client: Any, name: str) -> str:
+    """A token given as an address, ``allowance:PERIOD`` or ``offset:PROJECT:VINTAGE``."""
+    from carbon_sdk.registry import checked_address
+
+    parts = name.strip().split(":")
+    if parts[0].lower() == "allowance" and len(parts) == 2 and parts[1].isdigit():
+        return client.allowances.period(int(parts[1])).allowance
+    if parts[0].lower() == "offset" and len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        token = client.allowances.offset_token(int(parts[1]), int(parts[2]))
+        if token is None:
+            raise InvalidInput(f"project {parts[1]} has issued no offsets of vintage {parts[2]}")
+        return token
+    if len(parts) == 1 and name.strip().lower().startswith("0x"):
+        return checked_address(name.strip(), "token")
+    raise InvalidInput(f"token {name!r} must be an address, allowance:PERIOD or offset:PROJECT:VINTAGE")
+
+
+def parse_surrender_items(values: Sequence[str]) -> list[tuple[str, int]]:
+    items = []
+    for value in values:
+        token, sep, amount = value.rpartition("=")
+        if not sep or not token:
+            raise InvalidInput(f"{value!r} must be TOKEN=TONNES (e.g. allowance:2025=4800)")
+        items.append((token, tonnes(amount.strip(), f"amount of {token}")))
+    return items
+
+
+@main.command("surrender")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("items", nargs=-1, required=True, metavar="TOKEN=T...")
+@click.pass_obj
+def surrender(obj: Context, period_id: int, items: tuple[str, ...]) -> None:
+    """Surrender allowances and offsets for a period, all or none (an enterprise, during reconciliation).
+
+    TOKEN is a token address, allowance:PERIOD (a vintage: own, earlier, or the next one up to the borrow
+    share) or offset:PROJECT:VINTAGE (up to the offset share); T is tonnes.
+    """
+    parsed = _run(lambda: parse_surrender_items(items))
+    client = _run(obj.client)
+    resolved = _run(lambda: [(resolve_token(client, token), amount) for token, amount in parsed])
+    done = _run(lambda: client.allowances.surrender(period_id, resolved))
+    table = Table(title=f"surrendered {t(done.total)} t for period {period_id}")
+    for column in ("token", "kind", "vintage", "tonnes"):
+        table.add_column(column, justify="right" if column == "tonnes" else "left")
+    for item in done.items:
+        table.add_row(item.token, item.kind.name.lower(), str(item.vintage), t(item.amount))
+    console.print(table)
+    status = _run(lambda: client.allowances.compliance(period_id, done.enterprise))
+    console.print(f"{done.enterprise}: {status.state.name.lower()}, outstanding {t(status.outstanding)} t "
+                  f"(tx {done.tx_hash})")
+
+
+def _enterprises(client: Any, given: Sequence[str], csv_file: str | None) -> list[str]:
+    """The enterprises named on the command line or in a CSV (first column); none: every enterprise member."""
+    names = list(given)
+    if csv_file:
+        with open(csv_file, newline="") as handle:
+            for row in csv.reader(handle):
+                cell = row[0].strip() if row else ""
+                if cell and cell.lower() not in ("address", "enterprise") and not cell.startswith("#"):
+                    names.append(cell)
+    if names:
+        return names
+    return [m.address for m in client.registry.members(role=Role.ENTERPRISE)]
+
+
+def compliance_table(statuses: Sequence[Any], title: str) -> Table:
+    colours = {"COMPLIANT": "green", "DUE": "yellow", "SHORTFALL": "red", "UNREPORTED": "red"}
+    table = Table(title=title)
+    table.add_column("enterprise", no_wrap=True)
+    table.add_column("state")
+    for column in ("verified (t)", "surrendered (t)", "offsets (t)", "outstanding (t)", "shortfall (t)"):
+        table.add_column(column, justify="right")
+    table.add_column("settled")
+    for s in statuses:
+        colour = colours.get(s.state.name, "white")
+        table.add_row(s.enterprise, f"[{colour}]{s.state.name.lower()}[/{colour}]",
+                      t(s.verified_emissions) if s.verified else "-", t(s.surrendered), t(s.offsets),
+                      t(s.outstanding), t(s.shortfall), "yes" if s.settled else "no")
+    return table
+
+
+@main.command("compliance")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprises", nargs=-1)
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False),
+              help="Enterprises, one address per line.")
+@click.pass_obj
+def compliance(obj: Context, period_id: int, enterprises: tuple[str, ...], csv_file: str | None) -> None:
+    """Compliance of enterprises for a period (default: every enterprise member)."""
+    client = _run(lambda: obj.client(signing=False))
+    period_info = _run(lambda: client.allowances.period(period_id))
+    addresses = _run(lambda: _enterprises(client, enterprises, csv_file))
+    statuses = _run(lambda: client.allowances.compliance_table(period_id, addresses))
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s.state.name.lower()] = counts.get(s.state.name.lower(), 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    console.print(compliance_table(statuses, f"period {period_id} ({period_info.phase.name.lower()}): "
+                                             f"{len(statuses)} enterprises"))
+    console.print(summary or "no enterprises")
+
+
+@main.command("settle")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("enterprises", nargs=-1)
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False),
+              help="Enterprises, one address per line.")
+@click.option("--all", "everyone", is_flag=True, help="Every enterprise member not settled yet.")
+@click.option("--batch-size", type=int, default=200, show_default=True)
+@click.pass_obj
+def settle(obj: Context, period_id: int, enterprises: tuple[str, ...], csv_file: str | None, everyone: bool,
+           batch_size: int) -> None:
+    """Record each enterprise's outcome after the deadline and apply penalties (a regulator)."""
+    if not (enterprises or csv_file or everyone):
+        raise click.UsageError("name enterprises, give --csv FILE, or --all")
+    client = _run(obj.client)
+    addresses = _run(lambda: _enterprises(client, enterprises, csv_file))
+    if everyone and not (enterprises or csv_file):
+        statuses = _run(lambda: client.allowances.compliance_table(period_id, addresses))
+        addresses = [s.enterprise for s in statuses if not s.settled]
+        if not addresses:
+            console.print(f"every enterprise is already settled for period {period_id}")
+            return
+    settlements = with_progress("settling", len(addresses), lambda advance: client.allowances.settle(
+        period_id, addresses, batch_size=batch_size, progress=advance))
+    table = Table(title=f"period {period_id}: {len(settlements)} settled")
+    table.add_column("enterprise", no_wrap=True)
+    table.add_column("state")
+    for column in ("verified (t)", "surrendered (t)", "shortfall (t)", "penalty (coin)"):
+        table.add_column(column, justify="right")
+    for s in settlements:
+        colour = "green" if s.state.name == "COMPLIANT" else "red"
+        table.add_row(s.enterprise, f"[{colour}]{s.state.name.lower()}[/{colour}]", t(s.verified_emissions),
+                      t(s.surrendered), t(s.shortfall),
+                      f"{s.penalty.reason.name.lower()} {t(s.penalty.amount)}" if s.penalty else "-")
+    console.print(table)
+
+
+# -- coin -----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def coin() -> None:
+    """The reward-penalty coin: rules, balances and debts, manual rules, conversion pool, repayment."""
+
+
+def _settlement_units(client: Any) -> tuple[int, str]:
+    decimals = client.settlement.decimals()
+    return decimals, client.settlement.contract.call("symbol")
+
+
+@coin.command("rules")
+@click.pass_obj
+def coin_rules(obj: Context) -> None:
+    """This deployment's rules (fixed at deployment) and the conversion rate."""
+    client = _run(lambda: obj.client(signing=False))
+    rules = _run(client.coin.rules)
+    table = Table(title="reward-penalty coin rules: flat + per tonne x quantity")
+    for column in ("code", "reason", "kind", "flat (coin)", "per tonne (coin)"):
+        table.add_column(column, justify="right" if "coin" in column or column == "code" else "left")
+    for reason, rule in sorted(rules.items()):
+        kind = "[red]penalty[/red]" if rule.penalty else "[green]reward[/green]"
+        table.add_row(str(int(reason)), reason.name.lower(), kind, t(rule.flat), t(rule.per_tonne))
+    console.print(table)
+    numerator, denominator = _run(client.coin.rate)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    one_coin = 10**6 * numerator // denominator
+    console.print(f"conversion: 1 coin = {format_units(one_coin, decimals)} {symbol}; "
+                  f"pool {format_units(_run(client.coin.pool_balance), decimals)} {symbol}; "
+                  f"supply {t(_run(client.coin.total_supply))} coin, debt {t(_run(client.coin.total_debt))} coin")
+
+
+@coin.command("balance")
+@click.argument("address", required=False)
+@click.pass_obj
+def coin_balance(obj: Context, address: str | None) -> None:
+    """A member's coin balance and debt (default: the signer's)."""
+    client = _run(lambda: obj.client(signing=address is None))
+    who = address or client.address
+    balance, debt = _run(lambda: client.coin.balance(who)), _run(lambda: client.coin.debt(who))
+    state = "[red]in debt: may not trade[/red]" if debt else "[green]no debt[/green]"
+    console.print(f"{who}: balance {t(balance)} coin, debt {t(debt)} coin ({state})")
+
+
+@coin.command("apply")
+@click.argument("subject")
+@click.argument("reason")
+@click.option("--evidence", required=True, help="FILE (hashed) or TEXT.")
+@click.option("--audit-key", required=True, help="What makes this application unique (e.g. inspection-17).")
+@click.option("--quantity", type=TONNES, default="0", show_default=True,
+              help="Tonnes the per-tonne part applies to.")
+@click.pass_obj
+def coin_apply(obj: Context, subject: str, reason: str, evidence: str, audit_key: str, quantity: int) -> None:
+    """Apply a rule by hand (a regulator). REASON: accurate_report, verified_reduction, misreport,
+    short_surrender, false_verification, unreported (or its code)."""
+    from carbon_sdk.coin import Reason
+
+    parsed = _run(lambda: Reason.parse(int(reason) if reason.isdigit() else reason))
+    client = _run(obj.client)
+    application = _run(lambda: client.coin.apply_rule(subject, parsed, evidence=hashed_input(evidence),
+                                                      audit_key=audit_key, quantity=quantity))
+    console.print(applications_table([application], f"{parsed.name.lower()} applied to {application.subject}"))
+
+
+@coin.command("history")
+@click.argument("subject", required=False)
+@click.pass_obj
+def coin_history(obj: Context, subject: str | None) -> None:
+    """Every rule applied (to SUBJECT, if given), from the chain's events."""
+    client = _run(lambda: obj.client(signing=False))
+    applications = _run(lambda: client.coin.applications(subject))
+    console.print(applications_table(applications, f"{len(applications)} rule applications"
+                                                   + (f" to {subject}" if subject else "")))
+
+
+@coin.command("fund-pool")
+@click.argument("amount")
+@click.pass_obj
+def coin_fund_pool(obj: Context, amount: str) -> None:
+    """Move settlement tokens into the conversion pool (a regulator); AMOUNT in the token, like 1000.00."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    units = _run(lambda: parse_units(amount, decimals, f"{symbol} amount"))
+    pool = _run(lambda: client.coin.fund_pool(units))
+    console.print(f"funded the pool with {format_units(units, decimals)} {symbol}; "
+                  f"pool now {format_units(pool, decimals)} {symbol}")
+
+
+@coin.command("convert")
+@click.argument("amount", type=COINS)
+@click.pass_obj
+def coin_convert(obj: Context, amount: int) -> None:
+    """Convert the signer's coins (AMOUNT in coins) into settlement tokens from the pool."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    done = _run(lambda: client.coin.convert(amount))
+    console.print(f"{done.holder} converted {t(done.coin_amount)} coin into {format_units(done.paid, decimals)} "
+                  f"{symbol} (tx {done.tx_hash})")
+
+
+@coin.command("repay")
+@click.argument("debtor")
+@click.argument("amount", type=COINS)
+@click.pass_obj
+def coin_repay(obj: Context, debtor: str, amount: int) -> None:
+    """Pay settlement tokens into the pool to clear AMOUNT coins of DEBTOR's debt."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    done = _run(lambda: client.coin.repay_debt(debtor, amount))
+    left = _run(lambda: client.coin.debt(done.debtor))
+    console.print(f"{done.payer} repaid {t(done.coin_amount)} coin of {done.debtor}'s debt for "
+                  f"{format_units(done.paid, decimals)} {symbol}; debt left {t(left)} coin (tx {done.tx_hash})")
 
 
 if __name__ == "__main__":

@@ -37,9 +37,13 @@ class GwpTable:
         return keccak(text=self.source)
 
     def index(self, gas: str) -> int:
+        """The gas's position; names match case-insensitively (readings CSVs upper-case gases: CH4_FOSSIL)."""
         try:
             return self.gases.index(gas)
         except ValueError:
+            folded = [g.upper() for g in self.gases]
+            if gas.upper() in folded:
+                return folded.index(gas.upper())
             raise KeyError(f"gas {gas!r} is not in GWP table {self.name!r}: {', '.join(self.gases)}") from None
 
     def co2e(self, quantities: dict[str, int] | list[int]) -> int:
@@ -51,7 +55,7 @@ class GwpTable:
         """Per-gas quantities by name -> the contract's vector (one entry per gas of the table, 0 if absent)."""
         vector = [0] * len(self.gases)
         for gas, amount in quantities.items():
-            vector[self.index(gas)] = amount
+            vector[self.index(gas)] += amount
         return vector
 
 

@@ -342,15 +342,26 @@ class TransactionSender:
         return receipts
 
     def _revert_reason(self, call: Call, raw: dict[str, Any]) -> TransactionReverted:
-        """Replay a reverted transaction as a call on the state before its block to recover the error."""
+        """Replay a reverted transaction as a call on the state before its block to recover the error.
+
+        The replay carries the mined block's number and timestamp as block overrides, so a revert that depends
+        on them (a deadline passed in that very block) is reproduced; a node without block overrides gets the
+        plain replay."""
         tx_hash = raw["transactionHash"]
         block = int(raw["blockNumber"], 16)
+        replays = [[self._tx_fields(call), hex(block - 1)]]
         try:
-            self.rpc.call("eth_call", [self._tx_fields(call), hex(block - 1)])
-        except RpcError as error:
-            explained = self._explain(error, call, tx_hash=tx_hash)
-            if isinstance(explained, TransactionReverted):
-                return explained
+            header = self.rpc.call("eth_getBlockByNumber", [hex(block), False])
+            replays.insert(0, [*replays[0], {}, {"number": hex(block), "time": header["timestamp"]}])
+        except (RpcError, KeyError, TypeError):
+            pass
+        for params in replays:
+            try:
+                self.rpc.call("eth_call", params)
+            except RpcError as error:
+                explained = self._explain(error, call, tx_hash=tx_hash)
+                if isinstance(explained, TransactionReverted):
+                    return explained
         return TransactionReverted(f"transaction {tx_hash} reverted in block {block}"
                                    + (f" ({call.label})" if call.label else ""), tx_hash=tx_hash)
 

@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 from carbon_sdk import CarbonClient, Role  # noqa: E402
 from carbon_sdk.artifacts import load_build  # noqa: E402
 from carbon_sdk.deploy import deploy_contract, deploy_on_devnet  # noqa: E402
+from carbon_sdk.allowances import pack_grant  # noqa: E402
 from carbon_sdk.devnet import Devnet  # noqa: E402
+from carbon_sdk.units import tonnes  # noqa: E402
 
 console = Console()
 
@@ -63,6 +65,68 @@ def bench_registry(admin: CarbonClient) -> list[Row]:
     ]
 
 
+def bench_allowances(devnet: Devnet, manifest, regulator: CarbonClient) -> list[Row]:
+    """A compliance period end to end: open, allocate 200, transfer, report, endorse, audit, surrender, settle."""
+    def org(role: Role) -> CarbonClient:
+        admin = Account.create()
+        regulator.registry.register_organisation(f"Bench {role.name}", admin.address, role, allowed_roles=[role])
+        return CarbonClient(devnet.rpc_url, manifest, admin.key)
+
+    firm, buyer_firm, verifier = org(Role.ENTERPRISE), org(Role.ENTERPRISE), org(Role.VERIFIER)
+    plants = [Account.create().address for _ in range(200)]
+    firm.registry.enrol_batch(plants, Role.ENTERPRISE)
+    allowances, contract = regulator.allowances, regulator.allowances.contract
+    now = int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    opened = regulator.transact(contract.tx("openPeriod", (2025, tonnes(10_000_000), now + 3_600, now + 7_200,
+                                                           now + 10_800, 500, 0), [], []))
+    period = allowances.period(2025)
+    batch = regulator.transact(contract.tx("allocate", 2025, 0, [pack_grant(p, tonnes(1_000)) for p in plants]))
+    regulator.allowances.allocate(2025, {firm.address: tonnes(2_000)})
+    allowances.advance_phase(2025)
+    token = firm.allowances.token(period.allowance)
+    to_new = firm.transact(token.tx("transfer", buyer_firm.address, tonnes(10))).gas_used
+    to_existing = firm.transact(token.tx("transfer", buyer_firm.address, tonnes(10))).gas_used
+    allowances.advance_phase(2025)
+    table = firm.mrv.gwp_table()
+    quantities = {"CO2": tonnes(1_200), "CH4_fossil": tonnes(2), "N2O": tonnes("0.1")}
+    vector = table.vector(quantities)
+    report = firm.transact(firm.mrv.contract.tx("submitReport", 2025, 1, vector, b"\x11" * 32, b"\x22" * 32))
+    co2e = table.co2e(quantities)
+    endorse = verifier.transact(verifier.mrv.contract.tx("endorse", 2025, firm.address, 1, co2e, b"\x33" * 32))
+    audit = regulator.transact(regulator.mrv.contract.tx("audit", 2025, firm.address, False, 0, b"\x44" * 32))
+    surrender = firm.transact(firm.allowances.contract.tx("surrender", 2025, [period.allowance], [tonnes(1_000)]))
+    allowances.advance_phase(2025)
+    settle = regulator.transact(contract.tx("settle", 2025, [firm.address] + plants[:49]))
+    rule = regulator.transact(regulator.coin.contract.tx("applyRule", firm.address, 3, tonnes(5), b"\x55" * 32,
+                                                         b"\x66" * 32))
+    return [
+        Row("allowance_transfer_new_holder", "allowance transfer to a new holder, permission-checked", "gas", to_new,
+            "≤ 60k", "plain OpenZeppelin v5 ERC-20: 51.6k; T-REX (ERC-3643) 155.7k stated; hyperledger "
+            "carbon-accounting 70.0k", to_new <= 60_000),
+        Row("allowance_transfer_existing_holder", "allowance transfer to an existing holder, permission-checked",
+            "gas", to_existing, "—", "plain OpenZeppelin v5 ERC-20: 34.5k", None),
+        Row("allocation_per_recipient", "free allocation, per recipient in a batch of 200 (each recipient's "
+            "enterprise role, status and region checked)", "gas", batch.gas_used / 200, "≤ 25k",
+            f"best batch allocator found: 27.3k; whole batch {batch.gas_used:,}. Floor: new balance slot 22.1k + "
+            "Transfer event 1.8k + calldata 0.4k = 24.3k before any check; the registry read per recipient adds "
+            "2.1k (see docs/benchmarks.md)", batch.gas_used / 200 <= 25_000),
+        Row("period_open", "open a compliance period (the factory creates its ERC-20)", "gas", opened.gas_used, "—",
+            "", None),
+        Row("report_submit", "emissions report: 11-gas vector converted to CO2e on chain, readings root, hash",
+            "gas", report.gas_used, "—", "", None),
+        Row("verify_endorse", "verifier endorsement with its own quantity and evidence hash", "gas",
+            endorse.gas_used, "—", "", None),
+        Row("audit_apply", "regulator audit applying the coin rule (reward minted)", "gas", audit.gas_used, "—",
+            "", None),
+        Row("surrender", "surrender of one allowance vintage against audited emissions", "gas", surrender.gas_used,
+            "—", "", None),
+        Row("settle_per_enterprise", "deadline settlement, per enterprise in a batch of 50 (49 unreported: "
+            "penalty recorded as debt)", "gas", settle.gas_used / 50, "—", "", None),
+        Row("coin_apply_rule", "reward-penalty rule applied by hand (penalty per tonne, burn and debt)", "gas",
+            rule.gas_used, "—", "", None),
+    ]
+
+
 def bench_throughput(devnet: Devnet, client_key: str, manifest, probe_address: str, probe_abi, total: int) -> Row:
     """Signed transactions per second from one process through the gateway, each mined and checked."""
     client = CarbonClient(devnet.rpc_url, manifest, client_key)
@@ -78,6 +142,27 @@ def bench_throughput(devnet: Devnet, client_key: str, manifest, probe_address: s
     return Row("sdk_tx_per_s", f"SDK signed tx/s, one process, through the gateway ({total:,} tx, "
                "each mined and its receipt checked)", "tx/s", rate, "≥ 500/s",
                "plain web3.py one at a time: 71–86/s; anvil alone, batched: 962/s", rate >= 500)
+
+
+NOTES = """
+## Notes
+
+**Allowance transfer.** An OpenZeppelin v5 ERC-20 transfer to a new holder costs 51.6k here; the
+permission check adds one call to the registry (a cold account, 2.6k) that reads one storage slot per
+party (2 × 2.1k: status and debt flag share the member's first slot), made as a raw `staticcall`
+(`PermissionedERC20._canTradePair`) to save the ABI helper's overhead, and the contracts are compiled with
+20,000 optimizer runs.
+
+**Allocation per recipient: the target is not met, and cannot be with a permission check.** Under the
+EVM's storage pricing (EIP-2929/2200) a recipient's first balance costs 22.1k (a new slot, cold), its
+ERC-20 `Transfer` event 1.8k and its 32 bytes of calldata about 0.4k: a floor of 24.3k before any check or
+loop. Checking that each recipient is an active enterprise of the region reads that member's record in
+the registry, a cold slot of another contract: 2.1k more. What remains (about 2.3k) is the loop, the
+batch's address list and OpenZeppelin's `_mint` bookkeeping (the supply update per mint). Dropping the
+check or the per-recipient `Transfer` events would reach the target but give up either the rule that
+allowances go only to active enterprises of the region or ERC-20 compatibility for wallets and indexers;
+we keep both. The best batch allocator found (27.3k) makes no permission check.
+"""
 
 
 def write(rows: list[Row], out: Path, meta: dict) -> None:
@@ -108,7 +193,7 @@ def write(rows: list[Row], out: Path, meta: dict) -> None:
         anchors = row.anchors if row else entry.get("anchors", "")
         lines.append(f"| {entry['operation']} (`{key}`) | {value:,} | {entry['unit']} | {entry['target']} | {meets} "
                      f"| {anchors} |")
-    md_path.write_text("\n".join(lines) + "\n")
+    md_path.write_text("\n".join(lines) + "\n" + NOTES)
 
 
 @click.command()
@@ -125,6 +210,7 @@ def cli(transactions: int, out: Path) -> None:
                                                  allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
         admin = CarbonClient(devnet.rpc_url, manifest, platform_admin.key)
         rows = bench_registry(admin)
+        rows += bench_allowances(devnet, manifest, regulator)
         probe = deploy_contract(regulator.sender, artifacts["GuardedProbe"], manifest.contract("ConsortiumRegistry").address)
         rows.append(bench_throughput(devnet, platform_admin.key, manifest, probe.contract_address,
                                      artifacts["GuardedProbe"].abi, transactions))

@@ -1,4 +1,6 @@
-"""The demo: a chain starts by itself, the system is deployed, a sample consortium is enrolled and shown.
+"""The demo: a chain starts by itself, the system is deployed, a sample consortium is enrolled, and it runs a
+compliance period: cap and allocation, reports from monitoring data, endorsement (one disputed), audit,
+rewards and penalties, surrender with offsets, one enterprise short, and the compliance table.
 
     make demo        (or: python scripts/demo.py [--keep])
 
@@ -26,7 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from carbon_sdk import CarbonClient, MemberStatus, Role, errors  # noqa: E402
+from carbon_sdk.allowances import OffsetKind  # noqa: E402
 from carbon_sdk.artifacts import load_build  # noqa: E402
+from carbon_sdk.coin import COIN  # noqa: E402
+from carbon_sdk.readings import COLUMNS, Reading, load_readings_csv  # noqa: E402
+from carbon_sdk.units import format_tonnes, tonnes  # noqa: E402
 from carbon_sdk.cli import members_table, orgs_table  # noqa: E402
 from carbon_sdk.deploy import deploy_on_devnet  # noqa: E402
 from carbon_sdk.devnet import Devnet  # noqa: E402
@@ -46,6 +52,20 @@ ENTERPRISES = [
 PLATFORM = ("LowCarbon Life Platform", 0)
 MERCHANT = ("EcoMart Supermarkets", 44)
 OBSERVER = ("Bank of Green Finance (supervision)", 0)
+REGIONAL_REGULATOR = ("Shanghai Municipal Ecology Bureau", 31)
+
+# The 2025 compliance period, in tonnes. `emissions`: the monitoring data's true totals (CO2, fossil CH4);
+# `reported`: what the enterprise reports when it differs (a missing meter, an understatement).
+PERIOD = 2025
+CAP, REGIONAL_CAPS, FOR_SALE = 500_000, {11: 200_000, 31: 100_000, 44: 150_000}, 20_000
+PLAN = {
+    "Jingneng Thermal Power": {"allocation": 120_000, "co2": 118_000, "ch4": 10, "offsets": 6_000},
+    "Huadong Cement Group": {"allocation": 80_000, "co2": 74_000, "ch4": 0, "sells": 5_000},
+    "Pearl River Steel": {"allocation": 60_000, "co2": 64_500, "ch4": 0, "reported_co2": 61_000},
+    "Northern Aluminium Smelting": {"allocation": 40_000, "co2": 46_000, "ch4": 0},
+    "Coastal Petrochemical": {"allocation": 50_000, "co2": 48_000, "ch4": 6, "first_report_missing": "flare-2",
+                              "offsets": 1_000},
+}
 
 
 def build_consortium(regulator: CarbonClient, devnet: Devnet, manifest, individuals: int) -> dict:
@@ -69,6 +89,7 @@ def build_consortium(regulator: CarbonClient, devnet: Devnet, manifest, individu
     org(MERCHANT[0], Role.MERCHANT, [Role.MERCHANT], MERCHANT[1])
     org(OBSERVER[0], Role.OBSERVER, [Role.OBSERVER], OBSERVER[1])
     platform = org(PLATFORM[0], Role.PLATFORM, [Role.PLATFORM, Role.INDIVIDUAL], PLATFORM[1])
+    org(REGIONAL_REGULATOR[0], Role.REGULATOR, [Role.REGULATOR], REGIONAL_REGULATOR[1])
 
     people = [Account.create().address for _ in range(individuals)]
     regions = [11, 31, 44]
@@ -110,6 +131,196 @@ def show_permissioning(regulator: CarbonClient, devnet: Devnet, manifest, consor
         console.print(f"the suspended resident sends a transaction → gateway refuses it: [red]{exc.rpc_message}[/red]")
 
 
+def write_readings(path: Path, co2_t: int, ch4_t: int, start: int, skip_sensor: str | None = None) -> Path:
+    """Synthetic hourly monitoring data for one day: two CO2 stacks and a CH4 flare, summing exactly to the
+    totals (in grams); `skip_sensor` drops one sensor, as a faulty first submission would."""
+    rows: list[Reading] = []
+    for sensor, gas, total_t in (("stack-1", "CO2", co2_t * 3 // 5), ("stack-2", "CO2", co2_t - co2_t * 3 // 5),
+                                 ("flare-2", "CH4_fossil", ch4_t)):
+        if total_t == 0 or sensor == skip_sensor:
+            continue
+        grams = tonnes(total_t)
+        for hour in range(24):
+            share = grams // 24 + (grams % 24 if hour == 23 else 0)
+            rows.append(Reading(sensor, start + hour * 3600, gas, share))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        out.write(",".join(COLUMNS) + "\n")
+        for r in rows:
+            out.write(f"{r.sensor},{r.time},{r.gas},{format_tonnes(r.grams).replace(',', '')}\n")
+    return path
+
+
+def run_period(regulator: CarbonClient, devnet: Devnet, manifest, consortium: dict, folder: Path) -> None:
+    """One compliance period for the sample consortium, every step through the SDK."""
+    admins: dict[str, CarbonClient] = consortium["admins"]
+    firms = {name: admins[name] for name in PLAN}
+    address = {name: client.address for name, client in firms.items()}
+    verifier, second_verifier = admins[VERIFIERS[0][0]], admins[VERIFIERS[1][0]]
+    shanghai = admins[REGIONAL_REGULATOR[0]]
+    now = int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+    console.rule(f"4. compliance period {PERIOD}: cap and allocation")
+    period = regulator.allowances.open_period(
+        PERIOD, cap=tonnes(CAP), trading_at=now + 3_600, reconciliation_at=now + 7_200, closes_at=now + 10_800,
+        regional_caps={r: tonnes(c) for r, c in REGIONAL_CAPS.items()})
+    console.print(f"period {PERIOD} opened: national cap {CAP:,} t, regional caps "
+                  f"{', '.join(f'{r}: {c:,} t' for r, c in REGIONAL_CAPS.items())}; vintage ERC-20 {period.allowance}")
+    region_of = dict(ENTERPRISES)
+    by_region: dict[int, dict[str, int]] = {}
+    for name, plan in PLAN.items():
+        by_region.setdefault(region_of[name], {})[address[name]] = tonnes(plan["allocation"])
+    for region, grants in sorted(by_region.items()):
+        # The Shanghai bureau allocates its own region's share; the national regulator the others.
+        allocator = shanghai if region == 31 else regulator
+        done = allocator.allowances.allocate(PERIOD, grants, region=region)
+        who = "Shanghai bureau" if region == 31 else "national regulator"
+        console.print(f"region {region}: {who} allocates {format_tonnes(done.total)} t to {len(grants)} enterprises")
+    regulator.allowances.allocate_for_sale(PERIOD, tonnes(FOR_SALE))
+    console.print(f"paid allocation: {FOR_SALE:,} t minted to the regulator from the national reserve, to be sold "
+                  f"in a market session")
+    try:
+        regulator.allowances.allocate(PERIOD, {address["Pearl River Steel"]: tonnes(200_000)}, region=44)
+    except errors.ContractCustomError as exc:
+        console.print(f"allocating beyond region 44's cap → refused: [red]{exc}[/red]")
+
+    wind = regulator.allowances.register_offset_project("Gansu Wind Farm (CCER)", OffsetKind.CCER)
+    forest = regulator.allowances.register_offset_project("Inner Mongolia Forestry Sink", OffsetKind.FORESTRY_SINK)
+    for project, holder in ((wind, "Jingneng Thermal Power"), (forest, "Coastal Petrochemical")):
+        regulator.allowances.issue_offsets(project.project_id, PERIOD,
+                                           {address[holder]: tonnes(PLAN[holder]["offsets"])})
+    console.print(f"offset projects registered: {wind.name}, {forest.name}; credits issued per project vintage")
+
+    console.rule("5. trading")
+    regulator.allowances.advance_phase(PERIOD)
+    seller, buyer = "Huadong Cement Group", "Pearl River Steel"
+    firms[seller].allowances.transfer(period.allowance, address[buyer], tonnes(PLAN[seller]["sells"]))
+    console.print(f"{seller} sells {PLAN[seller]['sells']:,} t to {buyer} (OTC transfer, both checked as active)")
+
+    console.rule("6. reports from monitoring data, verification, audit")
+    regulator.allowances.advance_phase(PERIOD)
+    readings_dir = folder / "readings"
+    day = now - 86_400
+    reports = {}
+    for name, plan in PLAN.items():
+        client = firms[name]
+        reported_co2 = plan.get("reported_co2", plan["co2"])
+        path = write_readings(readings_dir / f"{name.split()[0].lower()}-v1.csv", reported_co2, plan["ch4"], day,
+                              skip_sensor=plan.get("first_report_missing"))
+        readings = load_readings_csv(path)
+        reports[name] = client.mrv.submit_report_from_readings(PERIOD, readings, report_document=path.read_bytes())
+    true_co2e = {name: client.mrv.co2e({"CO2": tonnes(p["co2"]), "CH4_fossil": tonnes(p["ch4"])})
+                 for (name, p), client in zip(PLAN.items(), firms.values())}
+    table = Table(title=f"reports for {PERIOD} (CO2e computed on chain with IPCC AR6 GWP100)")
+    for column in ("enterprise", "version", "reported CO2e (t)", "readings root"):
+        table.add_column(column)
+    for name, report in reports.items():
+        table.add_row(name, str(report.version), format_tonnes(report.co2e), "0x" + report.readings_root.hex()[:16] + "…")
+    console.print(table)
+
+    disputed = "Coastal Petrochemical"
+    verifier.mrv.dispute(PERIOD, address[disputed], 1, evidence="site visit: flare-2 meter missing from the dataset")
+    console.print(f"{VERIFIERS[0][0]} disputes {disputed}'s report v1 (a flare meter is missing)")
+    old = load_readings_csv(readings_dir / "coastal-v1.csv")
+    plan = PLAN[disputed]
+    fixed = write_readings(readings_dir / "coastal-v2.csv", plan["co2"], plan["ch4"], day)
+    new = load_readings_csv(fixed)
+    diff = firms[disputed].mrv.diff_readings(old, new)
+    reports[disputed] = firms[disputed].mrv.submit_report_from_readings(PERIOD, new, report_document=fixed.read_bytes())
+    console.print(f"{disputed} re-submits v{reports[disputed].version}: the two datasets differ in "
+                  f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed readings "
+                  f"(v1 is kept on chain)")
+    for name in PLAN:
+        who = second_verifier if region_of[name] == 31 else verifier
+        who.mrv.endorse(PERIOD, address[name], reports[name].version, verified_quantity=true_co2e[name],
+                        evidence=f"verification statement {PERIOD} {name}")
+    reading = new[5]
+    proof = firms[disputed].mrv.prove_reading(new, reading)
+    ok = regulator.mrv.verify_reading(PERIOD, address[disputed], reading, proof)
+    console.print(f"traceability: reading ({reading.sensor}, {reading.time}, {reading.gas}, "
+                  f"{format_tonnes(reading.grams)} t) proven in the root on chain with {len(proof)} hashes: {ok}")
+
+    audits = {name: regulator.mrv.audit(PERIOD, address[name], evidence=f"desk audit {PERIOD} {name}")
+              for name in PLAN}
+    table = Table(title="audits and the coin rules they applied")
+    for column in ("enterprise", "reported (t)", "verified (t)", "outcome", "coin"):
+        table.add_column(column)
+    for name, audit in audits.items():
+        rules = ", ".join(f"{a.reason.name.lower()} {'-' if a.penalty else '+'}{a.amount / COIN:,.0f}"
+                          for a in audit.applications)
+        table.add_row(name, format_tonnes(reports[name].co2e), format_tonnes(audit.final_quantity),
+                      "accurate" if audit.accurate else "[red]misreport[/red]", rules)
+    console.print(table)
+    try:
+        regulator.mrv.audit(PERIOD, address["Pearl River Steel"], evidence="second look")
+    except errors.ContractCustomError as exc:
+        console.print(f"auditing the same report again → refused: [red]{exc}[/red]")
+
+    console.rule("7. surrender")
+    for name, plan in PLAN.items():
+        client, verified = firms[name], audits[name].final_quantity
+        items = []
+        if plan.get("offsets"):
+            offset_share = min(tonnes(plan["offsets"]), verified * 5 // 100)
+            project = wind if name == "Jingneng Thermal Power" else forest
+            items.append((regulator.allowances.offset_token(project.project_id, PERIOD), offset_share))
+            verified -= offset_share
+        held = client.allowances.balance(period.allowance, client.address)
+        if name == "Northern Aluminium Smelting":
+            verified = held  # surrenders what it holds: short
+        items.append((period.allowance, min(verified, held)))
+        client.allowances.surrender(PERIOD, items)
+    try:
+        firms["Jingneng Thermal Power"].allowances.surrender(
+            PERIOD, [(regulator.allowances.offset_token(wind.project_id, PERIOD), tonnes(50))])
+    except errors.ContractCustomError as exc:
+        console.print(f"offsets beyond 5 % of verified emissions → refused: [red]{exc}[/red]")
+
+    console.rule("8. deadline: settlement and the compliance table")
+    regulator.allowances.advance_phase(PERIOD)
+    settled = regulator.allowances.settle(PERIOD, list(address.values()))
+    statuses = regulator.allowances.compliance_table(PERIOD, list(address.values()))
+    table = Table(title=f"compliance {PERIOD}")
+    for column in ("enterprise", "region", "verified (t)", "allowances (t)", "offsets (t)", "shortfall (t)", "state",
+                   "coin", "coin debt"):
+        table.add_column(column, justify="right" if column not in ("enterprise", "state") else "left")
+    for name, status in zip(address, statuses):
+        state = status.state.name.lower()
+        table.add_row(name, str(region_of[name]), format_tonnes(status.verified_emissions),
+                      format_tonnes(status.surrendered - status.offsets), format_tonnes(status.offsets),
+                      format_tonnes(status.shortfall), state if state == "compliant" else f"[red]{state}[/red]",
+                      f"{regulator.coin.balance(address[name]) / COIN:,.0f}",
+                      f"{regulator.coin.debt(address[name]) / COIN:,.0f}")
+    console.print(table)
+    short = next(s for s in settled if s.shortfall)
+    name = next(n for n, a in address.items() if a == short.enterprise)
+    console.print(f"{name}: {format_tonnes(short.shortfall)} t short → penalty "
+                  f"{short.penalty.amount / COIN:,.0f} coin, of which {short.penalty.debt_change / COIN:,.0f} as debt")
+    try:
+        firms[name].allowances.transfer(period.allowance, address["Huadong Cement Group"], tonnes(1))
+    except errors.ContractCustomError as exc:
+        console.print(f"{name} (in debt) tries to trade → refused: [red]{exc}[/red]")
+
+    platform: CarbonClient = consortium["platform"]
+    platform.settlement.issue(regulator.address, 1_000_000, fiat_reference="treasury transfer 2026-001")
+    regulator.coin.fund_pool(1_000_000)
+    huadong = firms["Huadong Cement Group"]
+    conversion = huadong.coin.convert(huadong.coin.balance(huadong.address))
+    console.print(f"Huadong converts {conversion.coin_amount / COIN:,.0f} coin into {conversion.paid / 100:,.2f} DCNY "
+                  f"from the regulator-funded pool")
+
+    console.rule("9. supervision: the audit trail")
+    observer = CarbonClient(devnet.rpc_url, manifest)
+    trail = observer.mrv.export_audit_trail(PERIOD, json_path=folder / f"audit-trail-{PERIOD}.json",
+                                            csv_path=folder / f"audit-trail-{PERIOD}.csv")
+    check = observer.mrv.verify_audit_trail(folder / f"audit-trail-{PERIOD}.json")
+    kinds = Counter(r.kind for r in trail.records)
+    console.print(f"{len(trail.records)} records ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}) "
+                  f"written to {folder}/audit-trail-{PERIOD}.json and .csv")
+    console.print(f"an observer re-checks every record against the chain: "
+                  f"{'[green]all ' + str(check.checked) + ' match[/green]' if check.ok else check.problems}")
+
+
 @click.command()
 @click.option("--individuals", default=600, show_default=True, help="Residents the platform enrols.")
 @click.option("--keep", is_flag=True, help="Leave the devnet running at the end.")
@@ -141,8 +352,9 @@ def cli(individuals: int, keep: bool) -> None:
         console.print(members_table(residents, "first residents (only identity hashes are on chain)"))
 
         show_permissioning(regulator, devnet, manifest, consortium)
+        run_period(regulator, devnet, manifest, consortium, folder)
 
-        console.rule("3. node-level permissioning for a Besu network")
+        console.rule("10. node-level permissioning for a Besu network")
         allowlist = regulator.registry.export_besu_allowlist(folder / "permissions_config.toml",
                                                              extra=[devnet.bootstrap_address])
         active = len(regulator.registry.members(status=MemberStatus.ACTIVE))

@@ -129,9 +129,12 @@ class Market:
 
         self.devnet = devnet
         self.url = devnet.anvil_url
-        sender = shared_sender(self.url, devnet.bootstrap_key)
+        # Its own deployer (gas is free on the devnet): a key used through both the gateway and anvil would
+        # have two nonce managers, one per URL, each going stale when the other sends.
+        self.deployer = Account.create()
+        sender = shared_sender(self.url, self.deployer.key)
         self.manifest = deploy_system(sender, artifacts, network="pytest-market", config=config)
-        self.regulator = CarbonClient(self.url, self.manifest, devnet.bootstrap_key)
+        self.regulator = CarbonClient(self.url, self.manifest, self.deployer.key)
         self._period_ids = itertools.count(2001)
         self._names = itertools.count(1)
 

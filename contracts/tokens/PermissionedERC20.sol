@@ -33,9 +33,25 @@ abstract contract PermissionedERC20 is ERC20, RegistryGuard {
 
     /// @dev The policy hook: every transfer between two accounts needs both to be allowed to trade.
     function _update(address from, address to, uint256 value) internal virtual override {
-        if (from != address(0) && to != address(0) && !registry.canTradePair(from, to)) {
-            revert TokenTransferRefused(from, to);
-        }
+        if (from != address(0) && to != address(0) && !_canTradePair(from, to)) revert TokenTransferRefused(from, to);
         super._update(from, to, value);
+    }
+
+    /// @dev `registry.canTradePair(from, to)` as a raw staticcall: the same call without the ABI helper's memory
+    /// work, because this check runs on every transfer (DESIGN 5: a transfer to a new holder within 60k gas).
+    /// Anything but a successful call returning the word 1 refuses the transfer.
+    function _canTradePair(address from, address to) private view returns (bool allowed) {
+        address target = address(registry);
+        bytes4 selector = IConsortiumRegistry.canTradePair.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector) // bytes4 values sit in the high-order bytes of the word
+            mstore(add(ptr, 0x04), and(from, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x24), and(to, 0xffffffffffffffffffffffffffffffffffffffff))
+            // Two statements on purpose: Yul evaluates arguments right to left, so the result must be read
+            // only after the call has returned.
+            let ok := staticcall(gas(), target, ptr, 0x44, 0x00, 0x20)
+            allowed := and(ok, and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1)))
+        }
     }
 }
