@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak
 
-from carbon_sdk.errors import InvalidInput
+from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.registry import checked_address
 from carbon_sdk.tx import Receipt
+from carbon_sdk.types import Role
 from carbon_sdk.units import checked_amount as _amount
 
 if TYPE_CHECKING:
@@ -114,8 +115,13 @@ class DebtRepayment:
 
 
 def to_bytes32(value: bytes | str, what: str = "value") -> bytes:
-    """A 32-byte hash: given as is (bytes32 or 0x-hex of 32 bytes), else keccak256 of the text or bytes."""
+    """A 32-byte hash: given as is (bytes32 or 0x-hex of 32 bytes), else keccak256 of the text or bytes.
+    An all-zero hash (what the contracts read as "missing") is refused."""
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 66 and set(value[2:]) <= {"0"}:
+        raise InvalidInput(f"{what} must not be the zero hash")
     if isinstance(value, bytes):
+        if value == bytes(32) or not value:
+            raise InvalidInput(f"{what} must not be empty or the zero hash")
         return value if len(value) == 32 else keccak(value)
     if isinstance(value, str):
         if value.startswith("0x") and len(value) == 66:
@@ -215,8 +221,13 @@ class CoinModule:
         return self._client.settlement.balance(self.contract.address)
 
     def fund_pool(self, amount: int) -> int:
-        """Move settlement tokens into the conversion pool (a regulator): approves, then funds."""
+        """Move settlement tokens into the conversion pool (a regulator): approves, then funds. What the
+        contract would refuse is checked first, so a refused call sends no approval either."""
         amount = _amount(amount, "amount")
+        me = self._client.address
+        if not self._client.registry.contract.call("hasActiveRole", me, int(Role.REGULATOR)):
+            raise contract_error("GuardMissingRole", account=me, required=int(Role.REGULATOR))
+        self._require_settlement_balance(me, amount)
         self._client.settlement.approve(self.contract.address, amount)
         self._client.transact(self.contract.tx("fundPool", amount))
         return self.pool_balance()
@@ -229,12 +240,22 @@ class CoinModule:
     def repay_debt(self, debtor: str, coin_amount: int) -> DebtRepayment:
         """Pay settlement tokens into the pool to clear (part of) ``debtor``'s debt: approves, then repays."""
         coin_amount = _amount(coin_amount, "coin amount")
+        debtor = checked_address(debtor, "debtor")
+        debt = self.debt(debtor)
+        if debt < coin_amount:  # checked before the approval, so a refused repayment sends nothing
+            raise contract_error("CoinDebtExceeded", debtor=debtor, debt=debt, amount=coin_amount)
         numerator, denominator = self.rate()
         cost = -(-coin_amount * numerator // denominator)  # rounded up, as the contract does
+        self._require_settlement_balance(self._client.address, cost)
         self._client.settlement.approve(self.contract.address, cost)
         receipt = self._client.transact(self.contract.tx("repayDebt", checked_address(debtor, "debtor"), coin_amount))
         args = self._event(receipt, "DebtRepaid")
         return DebtRepayment(args["debtor"], args["payer"], args["coinAmount"], args["paid"], receipt.tx_hash)
+
+    def _require_settlement_balance(self, account: str, amount: int) -> None:
+        balance = self._client.settlement.balance(account)
+        if balance < amount:
+            raise contract_error("ERC20InsufficientBalance", sender=account, balance=balance, needed=amount)
 
     def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
         for event in self.contract.events(receipt):

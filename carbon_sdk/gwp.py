@@ -29,7 +29,14 @@ class GwpTable:
 
     @property
     def gwp_milli(self) -> list[int]:
-        return [int(v * 1000) for v in self.gwp]
+        """The values as the contract stores them: thousandths, exactly (more decimals is an error)."""
+        out = []
+        for gas, value in zip(self.gases, self.gwp):
+            milli = Decimal(value) * 1000
+            if milli != milli.to_integral_value() or milli < 0 or milli >= 2**32:
+                raise ValueError(f"GWP of {gas} ({value}) must have at most 3 decimals and fit in uint32 thousandths")
+            out.append(int(milli))
+        return out
 
     @property
     def source_hash(self) -> bytes:

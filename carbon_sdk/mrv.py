@@ -10,6 +10,9 @@
     proof = enterprise.mrv.prove_reading(readings, readings[17])
     client.mrv.verify_reading(2025, enterprise_address, readings[17], proof)     # against the root on chain
 
+    regulator.mrv.export_audit_trail(2025, json_path="trail-2025.json", csv_path="trail-2025.csv")
+    observer.mrv.verify_audit_trail("trail-2025.json").ok                       # re-checked against the chain
+
 Quantities are integer grams (6 decimals of a tonne; carbon_sdk.units).
 """
 
@@ -19,8 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from carbon_sdk.audit_trail import AuditTrail, TrailCheck, export_audit_trail, verify_audit_trail
 from carbon_sdk.coin import RuleApplication, to_bytes32
 from carbon_sdk.errors import InvalidInput
 from carbon_sdk.gwp import GwpTable
@@ -32,7 +37,7 @@ from carbon_sdk.readings import (
     verify_reading,
 )
 from carbon_sdk.registry import checked_address
-from carbon_sdk.tx import Receipt
+from carbon_sdk.tx import Progress, Receipt
 from carbon_sdk.types import timestamp
 from carbon_sdk.units import checked_amount
 
@@ -237,6 +242,31 @@ class MrvModule:
         """The readings where two versions of a dataset differ (added, removed, changed)."""
         return diff_readings(old, new)
 
+    # -- supervision: a period's audit trail (carbon_sdk.audit_trail) -------------------------------------
+
+    def audit_trail(self, period: int, progress: Progress | None = None) -> AuditTrail:
+        """``period``'s audit trail from the chain: allocations, reports, endorsements, disputes, audits,
+        surrenders, settlements, rewards and penalties, each with its signer, block and time.
+        ``progress`` is called with the number of records just completed."""
+        return export_audit_trail(self._client, period, progress=progress)
+
+    def export_audit_trail(self, period: int, json_path: str | Path | None = None,
+                           csv_path: str | Path | None = None,
+                           progress: Progress | None = None) -> AuditTrail:
+        """The period's audit trail, written as JSON (for :meth:`verify_audit_trail`) and/or CSV."""
+        trail = self.audit_trail(period, progress=progress)
+        if json_path is not None:
+            trail.to_json(json_path)
+        if csv_path is not None:
+            trail.to_csv(csv_path)
+        return trail
+
+    def verify_audit_trail(self, trail: AuditTrail | str | Path,
+                           progress: Progress | None = None) -> TrailCheck:
+        """Re-check an exported trail (or its JSON file) against the chain; see
+        :func:`carbon_sdk.audit_trail.verify_audit_trail`."""
+        return verify_audit_trail(self._client, trail, progress=progress)
+
     def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
         for event in self.contract.events(receipt):
             if event.name == name:
@@ -245,12 +275,17 @@ class MrvModule:
 
 
 def _root(value: bytes | str) -> bytes:
-    """A Merkle root given as 32 bytes or 0x-hex (never hashed: a root is already a hash)."""
+    """A Merkle root given as 32 bytes or 0x-hex (never hashed: a root is already a hash); not zero."""
+    root = None
     if isinstance(value, bytes) and len(value) == 32:
-        return value
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        root = value
+    elif isinstance(value, str) and value.startswith("0x") and len(value) == 66:
         try:
-            return bytes.fromhex(value[2:])
+            root = bytes.fromhex(value[2:])
         except ValueError:
             pass
+    if root == bytes(32):
+        raise InvalidInput("the readings root must not be the zero hash")
+    if root is not None:
+        return root
     raise InvalidInput(f"readings root {value!r} must be a 32-byte Merkle root (0x-hex or bytes)")

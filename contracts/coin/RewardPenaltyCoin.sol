@@ -9,6 +9,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {IConsortiumRegistry, Member, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {CoinRule, IRewardPenaltyCoin, RuleOutcome} from "../interfaces/IRewardPenaltyCoin.sol";
 import {RegistryGuard} from "../registry/RegistryGuard.sol";
+import {SettlementToken} from "../settlement/SettlementToken.sol";
 
 /**
  * @title RewardPenaltyCoin
@@ -148,6 +149,7 @@ contract RewardPenaltyCoin is IRewardPenaltyCoin, ERC20, RegistryGuard, Reentran
         if (balance < coinAmount) revert CoinInsufficientBalance(msg.sender, balance, coinAmount);
         // Rounded down: the pool never pays more than the rate.
         paid = Math.mulDiv(coinAmount, rateNumerator, rateDenominator);
+        if (paid == 0) revert CoinConversionTooSmall(coinAmount, Math.ceilDiv(rateDenominator, rateNumerator));
         uint256 available = IERC20(settlementToken).balanceOf(address(this));
         if (available < paid) revert CoinPoolInsufficient(available, paid);
         _burn(msg.sender, coinAmount);
@@ -163,7 +165,8 @@ contract RewardPenaltyCoin is IRewardPenaltyCoin, ERC20, RegistryGuard, Reentran
         // Rounded up: the pool never receives less than the rate.
         paid = Math.mulDiv(coinAmount, rateNumerator, rateDenominator, Math.Rounding.Ceil);
         _setDebt(debtor, debt - coinAmount);
-        IERC20(settlementToken).safeTransferFrom(msg.sender, address(this), paid);
+        // Not transferFrom: the payer may be the debtor, whom the token's policy refuses while in debt.
+        SettlementToken(settlementToken).collectDebtPayment(msg.sender, paid);
         emit DebtRepaid(debtor, msg.sender, coinAmount, paid);
     }
 

@@ -60,6 +60,7 @@ interface IEmissionsMRV is IVerifiedEmissions {
     error MrvGwpTableExists(uint16 version);
     error MrvInvalidGwpTable(uint256 gases, uint256 values);
     error MrvQuantityCount(uint16 gwpVersion, uint256 expected, uint256 given);
+    error MrvQuantityTooLarge(uint256 index, uint256 quantity);
     error MrvWrongPhase(uint16 period, PeriodPhase phase);
     error MrvReportExists(uint16 period, address enterprise, uint16 version, ReportStatus status);
     error MrvUnknownReport(uint16 period, address enterprise, uint16 version);

@@ -75,6 +75,9 @@ interface IRewardPenaltyCoin {
     /// @dev The conversion pool holds `available` settlement tokens, less than `needed`.
     error CoinPoolInsufficient(uint256 available, uint256 needed);
 
+    /// @dev Converting `coinAmount` would pay nothing at the rate; at least `minimum` is needed.
+    error CoinConversionTooSmall(uint256 coinAmount, uint256 minimum);
+
     /// @dev `debtor` owes `debt`, less than `amount`.
     error CoinDebtExceeded(address debtor, uint256 debt, uint256 amount);
 
@@ -122,8 +125,9 @@ interface IRewardPenaltyCoin {
     /// down) from the pool. Returns the amount paid.
     function convert(uint256 coinAmount) external returns (uint256 paid);
 
-    /// @notice Repays `coinAmount` of `debtor`'s debt: the caller pays `coinAmount * rate` settlement tokens
-    /// (rounded up) into the pool. Returns the amount paid.
+    /// @notice Repays `coinAmount` of `debtor`'s debt: the caller (the debtor itself or anyone) pays
+    /// `coinAmount * rate` settlement tokens (rounded up) into the pool, having approved the coin for them.
+    /// Returns the amount paid.
     function repayDebt(address debtor, uint256 coinAmount) external returns (uint256 paid);
 
     /// @notice The rule for `reason` (exists false if none).

@@ -226,11 +226,12 @@ contract EmissionsMRV is IEmissionsMRV, RegistryGuard {
         if (quantities.length != count) revert MrvQuantityCount(gwpVersion, count, quantities.length);
         uint256 total;
         for (uint256 i; i < count; ++i) {
+            // Each quantity below 2^128 grams: the products (< 2^160) and their sum (< 2^166) cannot overflow.
+            if (quantities[i] > type(uint128).max) revert MrvQuantityTooLarge(i, quantities[i]);
             total += quantities[i] * table.gwpMilli[i];
         }
-        // Checked conversion: a report beyond 2^128 grams of CO2e reverts.
         uint256 co2e = total / _MILLI;
-        if (co2e > type(uint128).max) revert MrvQuantityCount(gwpVersion, count, quantities.length);
+        if (co2e > type(uint128).max) revert MrvQuantityTooLarge(count, co2e);
         return uint128(co2e);
     }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {IConsortiumRegistry, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
 
@@ -13,6 +14,9 @@ import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
 contract SettlementToken is PermissionedERC20 {
     /// @dev A zero amount was given.
     error SettlementZeroAmount();
+
+    /// @dev `caller` is not the registry's debt recorder.
+    error SettlementNotDebtRecorder(address caller);
 
     /// @dev `to` received `amount`, issued by `by` against `fiatAmount` fiat minor units (reference `fiatReference`).
     event Issued(address indexed to, uint256 amount, uint256 fiatAmount, bytes32 fiatReference, address indexed by);
@@ -55,6 +59,19 @@ contract SettlementToken is PermissionedERC20 {
         _requireActive(to);
         _mint(to, amount);
         emit Issued(to, amount, fiatValue(amount), fiatReference, msg.sender);
+    }
+
+    /**
+     * @notice Moves `amount` from `payer` to the caller, the registry's debt recorder (the reward-penalty coin),
+     * as the payment of a coin debt: the one movement a member in debt may make, since paying is how it gets
+     * out of debt. Spends `payer`'s allowance to the caller like `transferFrom`.
+     */
+    function collectDebtPayment(address payer, uint256 amount) external {
+        if (msg.sender != registry.debtRecorder()) revert SettlementNotDebtRecorder(msg.sender);
+        if (amount == 0) revert SettlementZeroAmount();
+        _spendAllowance(payer, msg.sender, amount);
+        // Past the policy hook on purpose: the payer may be in debt; the receiver is the coin's pool.
+        ERC20._update(payer, msg.sender, amount);
     }
 
     /// @notice Burns `amount` of the caller's tokens, to be paid out in fiat off chain.
