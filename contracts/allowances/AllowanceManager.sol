@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {
     ComplianceState,
     ComplianceStatus,
@@ -33,8 +32,6 @@ import {VintageTokenFactory} from "./VintageTokenFactory.sol";
  * the manager mints only after adding to `issued` and burns only while adding to `surrendered`.
  */
 contract AllowanceManager is IAllowanceManager, RegistryGuard {
-    using Strings for uint256;
-
     /// @inheritdoc IAllowanceManager
     uint256 public constant MAX_GRANTS = 500;
 
@@ -85,6 +82,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
     mapping(uint16 period => Period) private _periods;
     mapping(uint16 period => mapping(uint32 region => RegionalCap)) private _regionalCaps;
     mapping(uint16 period => uint32[]) private _periodRegions;
+    mapping(uint16 period => mapping(uint32 region => bool)) private _regionListed;
     mapping(address token => TokenInfo) private _tokens;
     mapping(address token => uint128) private _issued;
     mapping(uint32 projectId => OffsetProject) private _projects;
@@ -128,9 +126,12 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
         uint256 total = p.regionalCapTotal - rc.cap + cap;
         // The national reserve's allocations stay covered: regional caps + national allocations <= cap.
         if (total + p.nationalAllocated > p.cap) {
-            revert AllowancesRegionalCapsExceedCap(period, total + p.nationalAllocated, p.cap);
+            revert AllowancesRegionalCapsExceedCap(period, total, p.cap - p.nationalAllocated);
         }
-        if (rc.cap == 0 && rc.allocated == 0) _periodRegions[period].push(region);
+        if (!_regionListed[period][region]) {
+            _regionListed[period][region] = true;
+            _periodRegions[period].push(region);
+        }
         rc.cap = cap;
         p.regionalCapTotal = uint128(total);
         emit RegionalCapSet(period, region, cap);
@@ -217,8 +218,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
         token = _offsetTokens[projectId][vintage];
         if (token == address(0)) {
-            string memory label = string.concat(uint256(projectId).toString(), "-", uint256(vintage).toString());
-            token = factory.create(string.concat("Offset ", label), string.concat("OFS-", label), vintage, projectId);
+            token = factory.create(vintage, projectId);
             _offsetTokens[projectId][vintage] = token;
             _tokens[token] = TokenInfo({kind: TokenKind.OFFSET, vintage: vintage, projectId: projectId, surrendered: 0});
         }
@@ -266,7 +266,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
     /// @inheritdoc IAllowanceManager
     function settle(uint16 period, address[] calldata enterprises) external {
-        _requireRole(msg.sender, Role.REGULATOR);
+        uint32 callerRegion = _regulatorRegion();
         uint256 size = enterprises.length;
         if (size == 0 || size > MAX_GRANTS) revert AllowancesBatchSize(size, MAX_GRANTS);
         Period storage p = _existing(period);
@@ -275,6 +275,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
         bool penaliseShort = coin.rule(REASON_SHORT_SURRENDER).exists;
         bool penaliseUnreported = coin.rule(REASON_UNREPORTED).exists;
         for (uint256 i; i < size; ++i) {
+            _requireSubject(period, p.closesAt, enterprises[i], callerRegion);
             _settleOne(period, enterprises[i], penaliseShort, penaliseUnreported);
         }
     }
@@ -420,8 +421,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
     function _createPeriod(PeriodParams calldata params, uint16 previous) private returns (address allowance) {
         uint16 id = params.id;
-        string memory label = uint256(id).toString();
-        allowance = factory.create(string.concat("Allowance ", label), string.concat("CEA-", label), id, 0);
+        allowance = factory.create(id, 0);
         Period storage p = _periods[id];
         p.allowance = allowance;
         p.openedAt = uint40(block.timestamp);
@@ -457,6 +457,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
             if (caps[i] == 0) revert AllowancesZeroAmount(i);
             _regionalCaps[id][region].cap = caps[i];
             _periodRegions[id].push(region);
+            _regionListed[id][region] = true;
             regionalTotal += caps[i];
             emit RegionalCapSet(id, region, caps[i]);
         }
@@ -538,11 +539,29 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
     /// @dev Reverts unless the caller is an active REGULATOR, national or of `region`.
     function _requireRegulatorFor(uint32 region) private view {
+        uint32 callerRegion = _regulatorRegion();
+        if (callerRegion != _NATIONAL && callerRegion != region) revert AllowancesRegionMismatch(callerRegion, region);
+    }
+
+    /// @dev The caller's region; reverts unless the caller is an active REGULATOR.
+    function _regulatorRegion() private view returns (uint32) {
         Member memory member = registry.getMember(msg.sender);
         if (member.role != Role.REGULATOR || member.status != MemberStatus.ACTIVE) {
             revert GuardMissingRole(msg.sender, Role.REGULATOR);
         }
-        if (member.region != _NATIONAL && member.region != region) revert AllowancesRegionMismatch(member.region, region);
+        return member.region;
+    }
+
+    /// @dev `account` is subject to `period`'s compliance: an ENTERPRISE member (in any status) enrolled by
+    /// the deadline, within the settling regulator's region.
+    function _requireSubject(uint16 period, uint40 closesAt, address account, uint32 callerRegion) private view {
+        Member memory member = registry.getMember(account);
+        if (member.role != Role.ENTERPRISE || member.enrolledAt > closesAt) {
+            revert AllowancesNotSubject(period, account);
+        }
+        if (callerRegion != _NATIONAL && callerRegion != member.region) {
+            revert AllowancesRegionMismatch(callerRegion, member.region);
+        }
     }
 
     function _verified(uint16 period, address enterprise) private view returns (bool, uint128) {

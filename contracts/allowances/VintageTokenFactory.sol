@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {IConsortiumRegistry} from "../interfaces/IConsortiumRegistry.sol";
 import {VintageToken} from "./VintageToken.sol";
 
@@ -41,12 +42,22 @@ contract VintageTokenFactory {
         emit FactoryBound(manager_);
     }
 
-    /// @notice Creates a vintage token issued by the manager. Only the manager.
-    function create(string calldata name, string calldata symbol, uint16 vintage, uint32 projectId)
-        external
-        returns (address token)
-    {
+    /**
+     * @notice Creates a vintage token issued by the manager (only the manager): the allowances of period
+     * `vintage` if `projectId` is 0 ("Allowance 2025", "CEA-2025"), else the offsets of that project and
+     * vintage ("Offset 3-2025", "OFS-3-2025").
+     */
+    function create(uint16 vintage, uint32 projectId) external returns (address token) {
         if (msg.sender != manager || manager == address(0)) revert FactoryUnauthorised(msg.sender);
+        string memory label = Strings.toString(vintage);
+        string memory name;
+        string memory symbol;
+        if (projectId == 0) {
+            (name, symbol) = (string.concat("Allowance ", label), string.concat("CEA-", label));
+        } else {
+            label = string.concat(Strings.toString(projectId), "-", label);
+            (name, symbol) = (string.concat("Offset ", label), string.concat("OFS-", label));
+        }
         token = address(new VintageToken(registry, msg.sender, name, symbol, vintage, projectId));
         emit VintageTokenCreated(token, msg.sender, vintage, projectId, name, symbol);
     }

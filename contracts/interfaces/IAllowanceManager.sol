@@ -131,6 +131,8 @@ interface IAllowanceManager {
     error AllowancesInvalidShare(uint16 bps);
     error AllowancesZeroCap();
     error AllowancesDuplicateRegion(uint32 region);
+    /// @dev The regional caps would total `regionalTotal`, more than `cap` leaves them (the national cap, less
+    /// what the national reserve already allocated).
     error AllowancesRegionalCapsExceedCap(uint16 period, uint256 regionalTotal, uint256 cap);
     error AllowancesRegionalCapBelowAllocated(uint16 period, uint32 region, uint256 cap, uint256 allocated);
     error AllowancesWrongPhase(uint16 period, PeriodPhase phase);
@@ -148,6 +150,8 @@ interface IAllowanceManager {
     error AllowancesNotVerified(uint16 period, address enterprise);
     error AllowancesAlreadySettled(uint16 period, address enterprise);
     error AllowancesMrvAlreadySet(address mrv);
+    /// @dev `account` is not an enterprise member that was enrolled before `period` closed.
+    error AllowancesNotSubject(uint16 period, address account);
     error AllowancesMrvNotSet();
 
     event PeriodOpened(
@@ -221,7 +225,8 @@ interface IAllowanceManager {
     function surrender(uint16 period, address[] calldata tokens, uint256[] calldata amounts) external;
 
     /// @notice After the deadline, records each enterprise's outcome and applies the coin's penalty to a
-    /// shortfall (per tonne) or a missing audited report. Any active member may call; each enterprise once.
+    /// shortfall (per tonne) or a missing audited report. A REGULATOR, national or of every listed
+    /// enterprise's region; each listed account an ENTERPRISE member enrolled before the deadline; each once.
     function settle(uint16 period, address[] calldata enterprises) external;
 
     /// @notice Binds the MRV contract whose audits give verified emissions. Once, national regulator.

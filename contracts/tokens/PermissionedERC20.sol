@@ -17,6 +17,9 @@ abstract contract PermissionedERC20 is ERC20, RegistryGuard {
     /// @dev A transfer from `from` to `to` was refused: one of them is not an active member or is in debt.
     error TokenTransferRefused(address from, address to);
 
+    /// @dev `spender` may not move others' tokens: it is not an active member or is in debt.
+    error TokenSpenderRefused(address spender);
+
     uint8 private immutable _decimals;
 
     constructor(IConsortiumRegistry registry_, string memory name_, string memory symbol_, uint8 decimals_)
@@ -35,6 +38,13 @@ abstract contract PermissionedERC20 is ERC20, RegistryGuard {
     function _update(address from, address to, uint256 value) internal virtual override {
         if (from != address(0) && to != address(0) && !_canTradePair(from, to)) revert TokenTransferRefused(from, to);
         super._update(from, to, value);
+    }
+
+    /// @dev `transferFrom` also needs the spender to be allowed to trade: an old approval held by a member since
+    /// suspended, revoked or in debt moves nothing.
+    function _spendAllowance(address owner, address spender, uint256 value) internal virtual override {
+        if (!registry.canTrade(spender)) revert TokenSpenderRefused(spender);
+        super._spendAllowance(owner, spender, value);
     }
 
     /// @dev `registry.canTradePair(from, to)` as a raw staticcall: the same call without the ABI helper's memory

@@ -34,12 +34,14 @@ class FullPeriod:
     progress: list[int]
     json_path: Any
     csv_path: Any
+    silent: Any = None  # an enterprise of the period that never reported and is not yet settled
 
 
 @pytest.fixture(scope="module")
 def full(market, tmp_path_factory) -> FullPeriod:
     regulator = market.regulator
     e1, e2, verifier = market.enterprise(), market.enterprise(), market.verifier()
+    silent = market.enterprise()  # enrolled before the deadline, never reports, settled only in a test
     opened = market.open_period(tonnes(10_000), regional_caps={11: tonnes(1_000)})
     period, allowance = opened.id, opened.allowance
     tx: dict[str, Any] = {}
@@ -85,8 +87,10 @@ def full(market, tmp_path_factory) -> FullPeriod:
     progress: list[int] = []
     trail = regulator.mrv.export_audit_trail(period, json_path=folder / "trail.json",
                                              csv_path=folder / "trail.csv", progress=progress.append)
-    return FullPeriod(period, other, regulator, e1, e2, verifier, allowance, issued.token, tx, reports, trail,
+    full = FullPeriod(period, other, regulator, e1, e2, verifier, allowance, issued.token, tx, reports, trail,
                       progress, folder / "trail.json", folder / "trail.csv")
+    full.silent = silent
+    return full
 
 
 def observer(market) -> CarbonClient:
@@ -186,8 +190,7 @@ def test_an_observer_verifies_the_file_against_the_chain(market, full):
     assert check.ok, check.problems
     assert check.checked == len(full.trail.records) and check.problems == []
     # Later steps of the period are not a problem for an earlier export, and are counted.
-    late = market.enterprise()
-    [settled] = full.regulator.allowances.settle(full.period, [late.address])
+    [settled] = full.regulator.allowances.settle(full.period, [full.silent.address])
     assert settled.state is ComplianceState.UNREPORTED and settled.penalty.reason is Reason.UNREPORTED
     check = observer(market).mrv.verify_audit_trail(full.trail)
     assert check.ok and check.newer == 2  # the settlement and its penalty
