@@ -23,7 +23,7 @@ from carbon_sdk.coin import RuleApplication, to_bytes32
 from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.registry import checked_address, _region
 from carbon_sdk.tx import Progress, Receipt
-from carbon_sdk.types import timestamp
+from carbon_sdk.types import ParsableEnum, timestamp
 from carbon_sdk.units import checked_amount, format_tonnes
 
 if TYPE_CHECKING:
@@ -51,19 +51,10 @@ class TokenKind(IntEnum):
     OFFSET = 2
 
 
-class OffsetKind(IntEnum):
+class OffsetKind(ParsableEnum):
     CCER = 0
     FORESTRY_SINK = 1
     OTHER = 2
-
-    @classmethod
-    def parse(cls, value: "OffsetKind | str | int") -> "OffsetKind":
-        if isinstance(value, OffsetKind):
-            return value
-        try:
-            return cls[value.upper().replace("-", "_")] if isinstance(value, str) else cls(value)
-        except (KeyError, ValueError):
-            raise InvalidInput(f"unknown offset kind {value!r}: expected ccer, forestry_sink or other") from None
 
 
 class ComplianceState(IntEnum):

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from carbon_sdk.errors import CarbonError, InvalidInput
+from carbon_sdk.readings import parse_time as parse_unix_or_iso
 from carbon_sdk.types import MemberStatus, Role
 from carbon_sdk.units import format_tonnes, tonnes
 
@@ -465,15 +466,10 @@ def parse_time(text: str, now: int, what: str) -> int:
     match = _SPAN.fullmatch(text)
     if match:
         return now + int(match.group(1)) * _SECONDS[match.group(2)]
-    if text.isdigit():
-        return int(text)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_unix_or_iso(text)
     except ValueError:
         raise InvalidInput(f"{what} {text!r} is neither ISO 8601, unix seconds nor +SECONDS (e.g. +30d)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
 
 
 def chain_time(client: Any) -> int:
@@ -801,10 +797,8 @@ def _load_readings(path: str) -> list[Any]:
 
 
 def _find_reading(readings: Sequence[Any], sensor: str, time_text: str, gas: str) -> Any:
-    from carbon_sdk.readings import _parse_time
-
     try:
-        key = (sensor.strip(), _parse_time(time_text), gas.strip().upper())
+        key = (sensor.strip(), parse_unix_or_iso(time_text), gas.strip().upper())
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     for reading in readings:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak
@@ -19,7 +18,7 @@ from eth_utils import keccak
 from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.registry import checked_address
 from carbon_sdk.tx import Receipt
-from carbon_sdk.types import Role
+from carbon_sdk.types import ParsableEnum, Role
 from carbon_sdk.units import checked_amount as _amount
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ CONTRACT = "RewardPenaltyCoin"
 COIN = 10**6  # the coin has 6 decimals
 
 
-class Reason(IntEnum):
+class Reason(ParsableEnum):
     """Reason codes (mirror the constants in IRewardPenaltyCoin.sol)."""
 
     ACCURATE_REPORT = 1
@@ -38,16 +37,6 @@ class Reason(IntEnum):
     SHORT_SURRENDER = 4
     FALSE_VERIFICATION = 5
     UNREPORTED = 6
-
-    @classmethod
-    def parse(cls, value: "Reason | str | int") -> "Reason":
-        if isinstance(value, Reason):
-            return value
-        try:
-            return cls[value.upper().replace("-", "_")] if isinstance(value, str) else cls(value)
-        except (KeyError, ValueError):
-            names = ", ".join(r.name.lower() for r in cls)
-            raise InvalidInput(f"unknown reason {value!r}: expected one of {names}") from None
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ class Reading:
         return (self.sensor, self.time, self.gas, self.grams)
 
 
-def _parse_time(text: str) -> int:
+def parse_time(text: str) -> int:
+    """ISO 8601 (UTC unless a zone is given) or unix seconds -> unix seconds; ValueError otherwise."""
     text = text.strip()
     if text.isdigit():
         return int(text)
@@ -91,7 +92,7 @@ def parse_readings(rows: Iterable[dict[str, str]], source: str = "readings") -> 
             missing = [c for c in COLUMNS if not (row.get(c) or "").strip()]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)}")
-            reading = Reading(row["sensor"].strip(), _parse_time(row["time"]), row["gas"].strip().upper(),
+            reading = Reading(row["sensor"].strip(), parse_time(row["time"]), row["gas"].strip().upper(),
                               _parse_grams(row["quantity_t"]))
             if reading.time >= 2**64:
                 raise ValueError("time is out of range")

@@ -40,6 +40,23 @@ class MemberStatus(IntEnum):
     REVOKED = 3
 
 
+class ParsableEnum(IntEnum):
+    """An IntEnum that parses its member, its value, or its name in any case (``forestry-sink``)."""
+
+    @classmethod
+    def parse(cls, value: "ParsableEnum | str | int"):
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls[value.upper().replace("-", "_")] if isinstance(value, str) else cls(value)
+        except (KeyError, ValueError):
+            from carbon_sdk.errors import InvalidInput
+
+            noun = "".join(f" {c.lower()}" if c.isupper() else c for c in cls.__name__).strip()  # OffsetKind
+            names = ", ".join(m.name.lower() for m in cls)
+            raise InvalidInput(f"unknown {noun} {value!r}: expected one of {names}") from None
+
+
 def roles_mask(roles: "list[Role] | tuple[Role, ...] | set[Role]") -> int:
     mask = 0
     for role in roles:

@@ -155,23 +155,15 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
     /// @inheritdoc IAllowanceManager
     function allocate(uint16 period, uint32 region, bytes32[] calldata grants) external returns (uint256 total) {
-        uint256 size = grants.length;
-        if (size == 0 || size > MAX_GRANTS) revert AllowancesBatchSize(size, MAX_GRANTS);
         Period storage p = _allocatable(period);
         _requireRegulatorFor(region);
-        address[] memory recipients = new address[](size);
-        for (uint256 i; i < size; ++i) {
-            uint256 grant = uint256(grants[i]);
-            uint256 amount = uint96(grant);
-            if (amount == 0) revert AllowancesZeroAmount(i);
-            recipients[i] = address(uint160(grant >> 96));
-            total += amount;
-        }
+        address[] memory recipients;
+        (recipients, total) = _unpackGrants(grants);
         // One call for the whole batch: reverts with RegistryIneligibleMember naming the first bad recipient.
         registry.checkMembers(recipients, Role.ENTERPRISE, region);
         _consumeCap(period, p, region, total);
         VintageToken(p.allowance).mintGrants(grants);
-        emit Allocated(period, region, msg.sender, size, total, false);
+        emit Allocated(period, region, msg.sender, recipients.length, total, false);
     }
 
     /// @inheritdoc IAllowanceManager
@@ -203,17 +195,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
         OffsetProject storage project = _projects[projectId];
         if (!project.exists) revert AllowancesUnknownProject(projectId);
         _requireRegulatorFor(project.region);
-        uint256 size = grants.length;
-        if (size == 0 || size > MAX_GRANTS) revert AllowancesBatchSize(size, MAX_GRANTS);
-        address[] memory recipients = new address[](size);
-        uint256 total;
-        for (uint256 i; i < size; ++i) {
-            uint256 grant = uint256(grants[i]);
-            uint256 amount = uint96(grant);
-            if (amount == 0) revert AllowancesZeroAmount(i);
-            recipients[i] = address(uint160(grant >> 96));
-            total += amount;
-        }
+        (address[] memory recipients, uint256 total) = _unpackGrants(grants);
         registry.checkMembers(recipients, Role.NONE, _NATIONAL);
 
         token = _offsetTokens[projectId][vintage];
@@ -224,7 +206,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
         }
         _issued[token] += uint128(total);
         VintageToken(token).mintGrants(grants);
-        emit OffsetsIssued(projectId, vintage, token, size, total, msg.sender);
+        emit OffsetsIssued(projectId, vintage, token, recipients.length, total, msg.sender);
     }
 
     // ---------------------------------------------------------------- compliance
@@ -463,6 +445,25 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
         }
         if (regionalTotal > cap) revert AllowancesRegionalCapsExceedCap(id, regionalTotal, cap);
         _periods[id].regionalCapTotal = uint128(regionalTotal);
+    }
+
+    /// @dev The recipients and total of a batch of packed grants (recipient << 96 | amount): 1 to MAX_GRANTS
+    /// grants, none of zero amount.
+    function _unpackGrants(bytes32[] calldata grants)
+        private
+        pure
+        returns (address[] memory recipients, uint256 total)
+    {
+        uint256 size = grants.length;
+        if (size == 0 || size > MAX_GRANTS) revert AllowancesBatchSize(size, MAX_GRANTS);
+        recipients = new address[](size);
+        for (uint256 i; i < size; ++i) {
+            uint256 grant = uint256(grants[i]);
+            uint256 amount = uint96(grant);
+            if (amount == 0) revert AllowancesZeroAmount(i);
+            recipients[i] = address(uint160(grant >> 96));
+            total += amount;
+        }
     }
 
     function _checkPeriodParams(PeriodParams calldata params, uint16 previous) private view {
