@@ -119,6 +119,7 @@ class CarbonClient:
 
         from carbon_sdk.allowances import AllowancesModule
         from carbon_sdk.coin import CoinModule
+        from carbon_sdk.exchange import ExchangeModule
         from carbon_sdk.mrv import MrvModule
         from carbon_sdk.registry import RegistryModule
         from carbon_sdk.settlement import SettlementModule
@@ -128,6 +129,7 @@ class CarbonClient:
         self.mrv = MrvModule(self)
         self.coin = CoinModule(self)
         self.settlement = SettlementModule(self)
+        self.exchange = ExchangeModule(self)
 
     @classmethod
     def from_ape(cls, manifest: Manifest | str | Path, account: Any = None, **options: Any) -> "CarbonClient":

@@ -3,8 +3,9 @@
 Order and wiring (each later contract names the earlier ones; see docs/architecture.md):
 
     ConsortiumRegistry -> SettlementToken -> RewardPenaltyCoin -> VintageTokenFactory -> AllowanceManager
-    -> EmissionsMRV; then factory.bind(manager), manager.setMrv(mrv), coin.authoriseModules([mrv, manager]),
-    registry.setDebtRecorder(coin), registry.registerSystemContract(coin) (its conversion pool holds tokens).
+    -> EmissionsMRV -> CarbonExchange; then factory.bind(manager), manager.setMrv(mrv),
+    coin.authoriseModules([mrv, manager]), registry.setDebtRecorder(coin), and
+    registry.registerSystemContract(coin / exchange) (the coin's pool and the exchange's deposits hold tokens).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from carbon_sdk.tx import Call, Receipt, TransactionSender, shared_sender
 
 # Deployed in this order; later issues append (credits, exchange...).
 SYSTEM_CONTRACTS = ("ConsortiumRegistry", "SettlementToken", "RewardPenaltyCoin", "VintageTokenFactory",
-                    "AllowanceManager", "EmissionsMRV")
+                    "AllowanceManager", "EmissionsMRV", "CarbonExchange")
 # Contract types the system creates at run time; their ABIs go into the manifest.
 RUNTIME_CONTRACTS = ("VintageToken",)
 
@@ -99,13 +100,16 @@ def deploy_system(
     table = config.gwp_table
     mrv = deploy("EmissionsMRV", registry, manager, coin, config.tolerance_bps, table.name, list(table.gases),
                  table.gwp_milli, table.source_hash)
+    exchange = deploy("CarbonExchange", registry)
 
     call("VintageTokenFactory", "bind", manager)
     call("AllowanceManager", "setMrv", mrv)
     call("RewardPenaltyCoin", "authoriseModules", [mrv, manager])
     call("ConsortiumRegistry", "setDebtRecorder", coin)
     call("ConsortiumRegistry", "registerSystemContract", coin, identity_hash("reward-penalty coin conversion pool"))
-    log("system wired: factory bound, MRV set, coin modules authorised, coin is the debt recorder")
+    call("ConsortiumRegistry", "registerSystemContract", exchange, identity_hash("exchange deposits"))
+    log("system wired: factory bound, MRV set, coin modules authorised, coin is the debt recorder, "
+        "coin pool and exchange hold tokens as SYSTEM members")
 
     first_block = min(r.block for r in records.values())
     return Manifest(network=network, chain_id=sender.chain_id, block=first_block, genesis_hash=genesis["hash"],

@@ -337,6 +337,10 @@ interface IConsortiumRegistry {
     /// @notice The contract that sets debt flags, or the zero address before {setDebtRecorder}.
     function debtRecorder() external view returns (address);
 
+    /// @notice The fields of `account`'s record that trading checks (role, status, region, debt), from one
+    /// storage slot: what an exchange asks on every order.
+    function profileOf(address account) external view returns (Role role, MemberStatus status, uint32 region, bool inDebt);
+
     /// @notice Whether `account` may trade: an active member without debt. Every trading entry point asks this.
     function canTrade(address account) external view returns (bool);
 

@@ -206,6 +206,16 @@ contract ConsortiumRegistry is IConsortiumRegistry {
     }
 
     /// @inheritdoc IConsortiumRegistry
+    function profileOf(address account)
+        external
+        view
+        returns (Role role, MemberStatus status, uint32 region, bool inDebt)
+    {
+        Member storage member = _members[account];
+        return (member.role, member.status, member.region, member.inDebt);
+    }
+
+    /// @inheritdoc IConsortiumRegistry
     function canTrade(address account) external view returns (bool) {
         return _canTrade(_members[account]);
     }
