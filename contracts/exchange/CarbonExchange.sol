@@ -134,7 +134,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     address[] private _tokens;
     mapping(address account => mapping(uint16 tokenId => Balance)) private _balances;
     mapping(address account => uint24) private _accountIds;
-    address[] private _accounts;
+    mapping(uint24 account => address) private _owners;
+    uint24 private _accountCount;
 
     constructor(IConsortiumRegistry registry_) RegistryGuard(registry_) {}
 
@@ -254,7 +255,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     function cancel(uint256 orderId) external {
         Order storage o = _orders[orderId];
         if (o.account == 0) revert ExchangeUnknownOrder(orderId);
-        if (_accounts[o.account - 1] != msg.sender) revert ExchangeNotOrderOwner(msg.sender, orderId);
+        if (_owners[o.account] != msg.sender) revert ExchangeNotOrderOwner(msg.sender, orderId);
         // Any phase: a cancelled order is only skipped by matching, and its funds come back by the claim,
         // which waits for the auction's price while clearing runs.
         uint32 open = o.openLots;
@@ -319,6 +320,9 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         uint256 value = uint256(lots) * price2 * c.unit / 2; // exact: the unit value is even
         _fill(bid, lots, value, true);
         _fill(ask, lots, value, true);
+        // A closed order is at the head of its level (the best order is): move the head past it now.
+        if (bid.openLots == 0) _levels[bidId >> 64].head = uint64(bidId) + 1;
+        if (ask.openLots == 0) _levels[askId >> 64].head = uint64(askId) + 1;
         (s.lastBidTick, s.lastAskTick) = (bidTick, askTick);
         emit Trade(c.market, c.session, bidId, askId, lots, price2, value);
     }
@@ -343,7 +347,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
                 if (phase != SessionPhase.CLOSED) revert ExchangeNothingToClaim(orderId);
                 o.openLots = 0;
             }
-            _settleOrder(_markets[market], s, orderId, o, _accounts[o.account - 1]);
+            _settleOrder(_markets[market], s, orderId, o, _owners[o.account]);
         }
     }
 
@@ -405,7 +409,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         Order storage o = _orders[orderId];
         if (o.account == 0) revert ExchangeUnknownOrder(orderId);
         info = OrderInfo({
-            owner: _accounts[o.account - 1],
+            owner: _owners[o.account],
             market: uint32(orderId >> 120),
             session: uint32(orderId >> 88),
             side: Side(uint8(orderId >> 80)),
@@ -540,8 +544,10 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
             ctx.market, ctx.session, makerBids ? makerId : 0, makerBids ? 0 : makerId, uint32(lots), uint32(tick * 2), value
         );
         if (maker.openLots == 0) {
-            // The taker settles the resting orders it completes (their claim is included).
-            _settleOrder(m, s, makerId, maker, _accounts[maker.account - 1]);
+            // The taker settles the resting order it completes (its claim is included), and moves the price
+            // level past it, so that the next walk does not read it again.
+            _levels[makerId >> 64].head = uint64(makerId) + 1;
+            _settleOrder(m, s, makerId, maker, _owners[maker.account]);
         }
     }
 
@@ -688,8 +694,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     function _accountId(address owner) private returns (uint24 id) {
         id = _accountIds[owner];
         if (id == 0) {
-            _accounts.push(owner);
-            id = uint24(_accounts.length);
+            id = ++_accountCount;
+            _owners[id] = owner;
             _accountIds[owner] = id;
         }
     }
