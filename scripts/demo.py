@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -151,6 +152,92 @@ def write_readings(path: Path, co2_t: int, ch4_t: int, start: int, skip_sensor: 
     return path
 
 
+# The exchange session: (side, who, tonnes, price in CNY per tonne). The regulator sells part of its paid
+# allocation; Northern Aluminium, short of allowances, buys.
+AUCTION = [
+    ("ask", "regulator", 1_800, 80), ("ask", "Jingneng Thermal Power", 1_500, 78), ("ask", "Huadong Cement Group", 500, 82),
+    ("bid", "Northern Aluminium Smelting", 2_000, 85), ("bid", "Pearl River Steel", 1_000, 81),
+    ("bid", "Coastal Petrochemical", 500, 79),
+]
+# Continuous trading afterwards, one order a minute: (side, who, tonnes, price, market order?).
+CONTINUOUS = [
+    ("bid", "Coastal Petrochemical", 300, 80, False), ("ask", "Jingneng Thermal Power", 200, 81, False),
+    ("bid", "Pearl River Steel", 150, 82, True), ("ask", "Huadong Cement Group", 100, 79, True),
+    ("bid", "Northern Aluminium Smelting", 400, 83, False), ("ask", "Jingneng Thermal Power", 300, 82, False),
+    ("bid", "Coastal Petrochemical", 200, 82, False), ("bid", "Pearl River Steel", 100, 84, True),
+]
+
+
+def run_exchange_session(regulator: CarbonClient, devnet: Devnet, consortium: dict, firms: dict[str, CarbonClient],
+                         allowance: str, folder: Path) -> None:
+    """A session on the exchange: call auction, clearing, continuous trading, claims, K-line chart, final book."""
+    from carbon_sdk.market_data import plot_klines
+
+    console.rule("5b. the exchange: call auction, then continuous trading")
+    platform: CarbonClient = consortium["platform"]
+    settlement = regulator.manifest.contract("SettlementToken").address
+    traders = {"regulator": regulator, **firms}
+    market = platform.exchange.create_market(allowance, settlement, lot_size=tonnes(1), tick_size=100,
+                                             buyer_fee_bps=10, seller_fee_bps=10)
+    now = int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    platform.exchange.open_session(market.id, call_deadline=now + 300, closes_at=now + 1_800)
+    console.print(f"market {market.id}: {PERIOD} allowances (1 t lots) against DCNY (1.00 CNY ticks), fees 0.1 % "
+                  f"a side, midpoint pricing; run by {PLATFORM[0]}")
+    for side, who, lots, _ in AUCTION:  # deposits: sellers their allowances, buyers their cash
+        client = traders[who]
+        if side == "ask":
+            client.exchange.deposit(allowance, tonnes(lots * 2))
+        else:
+            platform.settlement.issue(client.address, lots * 100 * 100 * 2, fiat_reference=f"{who} wire")
+            client.exchange.deposit(settlement, lots * 100 * 100 * 2)
+    for side, who, lots, price in AUCTION:
+        traders[who].exchange.place_order(market.id, side, lots, market.tick(price * 100))
+    console.print(f"call auction: {len(AUCTION)} orders until the deadline; none match yet")
+    devnet.rpc("evm_increaseTime", [301], operator=True)
+    devnet.rpc("evm_mine", [], operator=True)
+    cleared = platform.exchange.clear_all(market.id)
+    fills = platform.exchange.fills(market.id)
+    table = Table(title=f"auction cleared in {cleared.transactions} transaction(s): each pair at its midpoint")
+    for column in ("bid", "ask", "t", "price (CNY/t)"):
+        table.add_column(column)
+    names = {}
+    for order in platform.exchange.orders(market.id):
+        names[order.id] = next(n for n, c in traders.items() if c.address == order.owner)
+    for fill in fills:
+        table.add_row(names[fill.bid_order], names[fill.ask_order], f"{fill.lots:,}",
+                      f"{float(market.price(Fraction(fill.price2, 2))) / 100:,.2f}")
+    console.print(table)
+    platform.exchange.claim(market.id)
+    for side, who, lots, price, at_market in CONTINUOUS:
+        devnet.rpc("evm_increaseTime", [60], operator=True)
+        traders[who].exchange.place_order(market.id, side, lots, market.tick(price * 100),
+                                          kind="market" if at_market else "limit")
+    console.print(f"continuous trading: {len(CONTINUOUS)} limit and market orders, one a minute, against what the "
+                  "auction left open")
+    book = platform.exchange.depth(market.id)
+    table = Table(title="the book before the session closes (t)")
+    for column in ("bid (CNY/t)", "t", "ask (CNY/t)", "t "):
+        table.add_column(column, justify="right")
+    for i in range(max(len(book.bids), len(book.asks))):
+        bid = book.bids[i] if i < len(book.bids) else None
+        ask = book.asks[i] if i < len(book.asks) else None
+        table.add_row(f"{float(bid.price) / 100:,.2f}" if bid else "", f"{bid.quantity:,}" if bid else "",
+                      f"{float(ask.price) / 100:,.2f}" if ask else "", f"{ask.quantity:,}" if ask else "")
+    console.print(table)
+    devnet.rpc("evm_increaseTime", [1_800], operator=True)
+    devnet.rpc("evm_mine", [], operator=True)
+    claims = platform.exchange.claim(market.id)
+    fees = platform.exchange.collect_fees(market.id)
+    bars = platform.exchange.ohlcv(market.id, 120)
+    chart = plot_klines(bars, folder / "kline.png", title=f"CEA-{PERIOD} / DCNY, 2-minute bars")
+    console.print(f"session closed: {len(claims)} orders settled by claims; {fees / 100:,.2f} DCNY of fees to the "
+                  f"platform; {len(platform.exchange.fills(market.id))} trades; K-line chart: {chart}")
+    for who, client in traders.items():  # back to the wallets, for compliance
+        free = client.exchange.free_balance(allowance)
+        if free:
+            client.exchange.withdraw(allowance, free)
+
+
 def run_period(regulator: CarbonClient, devnet: Devnet, manifest, consortium: dict, folder: Path) -> None:
     """One compliance period for the sample consortium, every step through the SDK."""
     admins: dict[str, CarbonClient] = consortium["admins"]
@@ -196,6 +283,7 @@ def run_period(regulator: CarbonClient, devnet: Devnet, manifest, consortium: di
     seller, buyer = "Huadong Cement Group", "Pearl River Steel"
     firms[seller].allowances.transfer(period.allowance, address[buyer], tonnes(PLAN[seller]["sells"]))
     console.print(f"{seller} sells {PLAN[seller]['sells']:,} t to {buyer} (OTC transfer, both checked as active)")
+    run_exchange_session(regulator, devnet, consortium, firms, period.allowance, folder)
 
     console.rule("6. reports from monitoring data, verification, audit")
     regulator.allowances.advance_phase(PERIOD)
