@@ -30,7 +30,8 @@ import {RegistryGuard} from "../registry/RegistryGuard.sol";
  * a tick's bit when its FIFO is exhausted. Every walk is bounded by the caller's own `maxSteps`/`maxFills`.
  *
  * Order ids pack where the order lives: `market << 120 | session << 88 | side << 80 | tick << 64 | index`.
- * Token movements are tagged `E1`..`E4` with the conservation proof in docs/invariants.md.
+ * Token movements and the accounting they keep are tagged `E1` (tokens in and out) and `E2` (what the exchange
+ * owes), with the conservation proof in docs/invariants.md.
  */
 contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -357,7 +358,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         uint256 amount = m.feesAccrued;
         if (amount == 0) revert ExchangeZeroAmount();
         m.feesAccrued = 0;
-        _credit(m.operator, m.settlementId, amount); // E3: accrued fees to the operator's deposit
+        _credit(m.operator, m.settlementId, amount); // E2: accrued fees to the operator's deposit
         emit FeesCollected(market, m.operator, amount);
     }
 
@@ -551,6 +552,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         }
     }
 
+    /// @dev E2: a fill moves `value` and `lots` between a bid's and an ask's payouts; nothing leaves or enters.
     function _fill(Order storage o, uint32 lots, uint256 value, bool auction) private {
         o.openLots -= lots;
         o.filledLots += lots;
@@ -570,7 +572,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         emit TakerSettled(market, msg.sender, input.side, input.kind, input.lots, uint32(take.filled), take.value, fee);
     }
 
-    /// @dev Pays a closed order's owner what its lock and fills come to (E2, E3), once.
+    /// @dev Pays a closed order's owner what its lock and fills come to, and its fee to the market (E2), once.
     function _settleOrder(Market storage m, Session storage s, uint256 orderId, Order storage o, address owner)
         private
     {
