@@ -1,12 +1,14 @@
 """`carbon`: the command line over the SDK, grouped by noun (devnet, deploy, registry, period, allocate,
-offsets, report, audit, coin) with the compliance verbs surrender, compliance and settle.
+offsets, report, audit, coin, market, order, book) with the compliance verbs surrender, compliance and settle
+and the exchange's verbs deposit, withdraw, balance, clear and claim.
 
 Connection settings come from options or the environment: CARBON_RPC_URL, CARBON_MANIFEST,
 CARBON_PRIVATE_KEY (or --key-file). Against the local devnet the defaults need none of them: the URL and
 the bootstrap admin's key come from the devnet folder.
 
 Carbon amounts on the command line are tonnes with at most 6 decimals ("12.5"; 1 unit = 1 gram), coin
-amounts are coins (6 decimals), settlement-token amounts use the token's decimals.
+amounts are coins (6 decimals), settlement-token amounts use the token's decimals, and exchange prices are
+settlement-token amounts per tonne (a whole number of the market's ticks).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -85,7 +88,7 @@ def _run(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except CarbonError as exc:
-        console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", soft_wrap=True)  # unbroken in logs too
         sys.exit(1)
 
 
@@ -126,7 +129,7 @@ def with_progress(description: str, total: int | None, work: Callable[[Callable[
 @click.pass_context
 def main(ctx: click.Context, rpc_url: str | None, manifest: str | None, key_file: str | None,
          devnet_folder: Path) -> None:
-    """The carbon market: devnet, deployment, registry, periods and allocation, MRV, compliance and coin."""
+    """The carbon market: devnet, deployment, registry, periods and allocation, MRV, compliance, coin, exchange."""
     key = Path(key_file).read_text().strip() if key_file else os.environ.get("CARBON_PRIVATE_KEY")
     ctx.obj = Context(rpc_url, manifest, key, devnet_folder)
 
@@ -1382,6 +1385,668 @@ def coin_repay(obj: Context, debtor: str, amount: int) -> None:
     left = _run(lambda: client.coin.debt(done.debtor))
     console.print(f"{done.payer} repaid {t(done.coin_amount)} coin of {done.debtor}'s debt for "
                   f"{format_units(done.paid, decimals)} {symbol}; debt left {t(left)} coin (tx {done.tx_hash})")
+
+
+# -- exchange: markets, deposits, orders, clearing, claims, the book ---------------------------------------
+
+
+class DefaultCommandGroup(click.Group):
+    """A group that runs ``default`` when its first argument is not one of its commands, so that
+    ``carbon book 1`` is ``carbon book depth 1`` while ``carbon book kline 1`` still reaches `kline`."""
+
+    def __init__(self, *args: Any, default: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+class TokenUnits:
+    """How the command line reads and prints a token's amounts: carbon tokens in tonnes (6 decimals),
+    settlement tokens in their own decimals and symbol."""
+
+    def __init__(self, address: str, symbol: str, decimals: int, carbon: bool):
+        self.address, self.symbol, self.decimals, self.carbon = address, symbol, decimals, carbon
+
+    def parse(self, text: str, what: str = "amount") -> int:
+        if self.carbon:
+            units = tonnes(text.strip().replace("_", ""), what)
+            if units < 0:
+                raise InvalidInput(f"{what} {text!r} must not be negative")
+            return units
+        return parse_units(text, self.decimals, f"{what} ({self.symbol})")
+
+    def format(self, units: int) -> str:
+        return f"{t(units)} t" if self.carbon else f"{format_units(units, self.decimals)} {self.symbol}"
+
+    @property
+    def named(self) -> str:
+        """`` of CEA-2025`` for a carbon token (its amounts read in tonnes), nothing for money."""
+        return f" of {self.symbol}" if self.carbon else ""
+
+    def price(self, units_per_tonne: Any) -> str:
+        """Settlement units per tonne (a Fraction on half ticks) as ``80.50 DCNY/t``, exactly."""
+        return f"{format_price(units_per_tonne, self.decimals)} {self.symbol}/t"
+
+
+def format_price(units: Any, decimals: int) -> str:
+    """An exact number of units (int or Fraction: a midpoint may fall on half a unit) with ``decimals``
+    decimals, and as many more as it needs."""
+    from fractions import Fraction
+
+    value, extra = Fraction(units), 0
+    while (value * 10**extra).denominator != 1:
+        extra += 1
+        if extra > 18:
+            raise InvalidInput(f"price {units} has no finite decimal form")
+    return format_units(int(value * 10**extra), decimals + extra)
+
+
+def erc20(client: Any, address: str) -> Any:
+    return client.bind("ERC20", address, client.manifest.abi("VintageToken"))
+
+
+def settlement_tokens(client: Any) -> set[str]:
+    """The deployment's settlement token and every market's (lower case): tokens whose amounts are money."""
+    markets = client.exchange.markets()
+    return {client.settlement.contract.address.lower()} | {m.settlement.lower() for m in markets}
+
+
+def token_units(client: Any, address: str, carbon: bool | None = None) -> TokenUnits:
+    """A token's symbol and decimals from the chain; ``carbon`` None: carbon unless a settlement token."""
+    from carbon_sdk.registry import checked_address
+
+    address = checked_address(address, "token")
+    if carbon is None:
+        carbon = address.lower() not in settlement_tokens(client)
+    token = erc20(client, address)
+    return TokenUnits(address, str(token.call("symbol")), int(token.call("decimals")), carbon)
+
+
+def exchange_token(client: Any, name: str) -> str:
+    """A token given as an address, ``settlement`` (the deployment's settlement token), ``allowance:PERIOD``
+    or ``offset:PROJECT:VINTAGE``."""
+    if name.strip().lower() == "settlement":
+        return client.settlement.contract.address
+    try:
+        return resolve_token(client, name)
+    except InvalidInput as exc:
+        if "must be an address" not in str(exc):
+            raise
+        raise InvalidInput(f"token {name!r} must be an address, settlement, allowance:PERIOD or "
+                           "offset:PROJECT:VINTAGE") from None
+
+
+def market_money(client: Any, market_id: int) -> tuple[Any, TokenUnits]:
+    """A market and how its settlement token's amounts read."""
+    m = client.exchange.market(market_id)
+    return m, token_units(client, m.settlement, carbon=False)
+
+
+def parse_price(text: str, m: Any, money: TokenUnits) -> int:
+    """PRICE in settlement units per tonne (``80.00``) -> ticks; a price off the tick grid is refused."""
+    from carbon_sdk.exchange import MAX_TICK
+
+    units = parse_units(text, money.decimals, "price")
+    if units > m.tick_size * MAX_TICK:
+        raise InvalidInput(f"price {text} {money.symbol}/t is above market {m.id}'s highest price "
+                           f"{money.price(m.tick_size * MAX_TICK)} ({MAX_TICK} ticks)")
+    try:
+        return m.tick(units)
+    except InvalidInput:
+        below = units - units % m.tick_size
+        near = " or ".join(format_price(p, money.decimals) for p in (below, below + m.tick_size) if p > 0)
+        raise InvalidInput(f"price {text} {money.symbol}/t is not on the tick grid of market {m.id} (tick size "
+                           f"{money.price(m.tick_size)}; nearest {near})") from None
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 order``, ``2 orders``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _refuse(message: str) -> None:
+    raise InvalidInput(message)
+
+
+def _unix(seconds: int) -> str:
+    return _when(datetime.fromtimestamp(seconds, timezone.utc)) if seconds else "-"
+
+
+def _roles_text(roles: Sequence[Role]) -> str:
+    return ", ".join(r.name.lower() for r in roles)
+
+
+def _roles_option(text: str) -> list[Role]:
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names:
+        raise InvalidInput(f"roles {text!r}: give at least one of {', '.join(ROLE_NAMES)}")
+    return [Role.parse(n) for n in names]
+
+
+def market_table(client: Any, m: Any, money: TokenUnits, session: Any) -> Table:
+    asset = token_units(client, m.asset, carbon=True)
+    uniform = (f", uniform price {money.price(m.price(Fraction(session.uniform_price2, 2)))}"
+               if session.uniform_price2 else "")
+    rows = [("market", m.id), ("asset", f"{m.asset} ({asset.symbol})"),
+            ("settlement", f"{m.settlement} ({money.symbol}, {money.decimals} decimals)"),
+            ("lot size", f"{t(m.lot_size)} t"), ("tick size", money.price(m.tick_size)),
+            ("minimum", f"{_n(m.min_lots, 'lot')} ({t(m.min_lots * m.lot_size)} t)"),
+            ("fees", f"buyer {m.buyer_fee_bps} bps, seller {m.seller_fee_bps} bps"),
+            ("margin", f"{m.margin_bps} bps"), ("pricing", m.pricing.name.lower()),
+            ("region", f"{m.region} (national)" if m.region == 0 else m.region),
+            ("sellers", _roles_text(m.seller_roles)), ("buyers", _roles_text(m.buyer_roles)),
+            ("operator", m.operator), ("fees accrued", money.format(m.fees_accrued)),
+            ("session", f"{m.session} ({session.phase.name.lower()}{uniform})" if m.session else "none yet")]
+    return kv_table(f"market {m.id}", rows)
+
+
+def session_table(m: Any, s: Any, money: TokenUnits) -> Table:
+    rows = [("market", s.market), ("session", s.session), ("phase", s.phase.name.lower()),
+            ("call deadline", _unix(s.call_deadline)), ("closes", _unix(s.closes_at)),
+            ("auction cleared", "yes" if s.cleared else "no")]
+    if s.uniform_price2:
+        rows.append(("uniform price", money.price(m.price(Fraction(s.uniform_price2, 2)))))
+    return kv_table(f"market {s.market}, session {s.session}", rows)
+
+
+def _order_state(o: Any) -> str:
+    if o.claimed:
+        return "settled"
+    return "[green]open[/green]" if o.open_lots else "closed (claim)"
+
+
+def orders_table(orders: Sequence[Any], m: Any, money: TokenUnits, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("order", no_wrap=True)
+    table.add_column("owner", no_wrap=True)
+    table.add_column("side")
+    table.add_column(f"price ({money.symbol}/t)", justify="right")
+    for column in ("lots", "open", "filled", "value"):
+        table.add_column(column if column != "value" else f"value ({money.symbol})", justify="right")
+    table.add_column("state")
+    for o in orders:
+        colour = "green" if o.side.name == "BID" else "red"
+        table.add_row(str(o.id), o.owner, f"[{colour}]{o.side.name.lower()}[/{colour}]",
+                      format_price(m.price(o.tick), money.decimals), str(o.lots), str(o.open_lots),
+                      str(o.filled_lots), format_units(o.value, money.decimals), _order_state(o))
+    return table
+
+
+def fills_table(fills: Sequence[Any], m: Any, money: TokenUnits, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("bid order", "ask order", "lots", f"price ({money.symbol}/t)", f"value ({money.symbol})"):
+        table.add_column(column, justify="left" if "order" in column else "right", no_wrap=True)
+    for f in fills:
+        table.add_row(str(f.bid_order or "-"), str(f.ask_order or "-"), str(f.lots),
+                      format_price(m.price(Fraction(f.price2, 2)), money.decimals) if f.price2 else "auction",
+                      format_units(f.value, money.decimals) if f.price2 else "-")
+    return table
+
+
+# -- market
+
+@main.group("market")
+def market_group() -> None:
+    """Exchange markets: create, list, show, open a session, the session, fees."""
+
+
+@market_group.command("create")
+@click.argument("asset")
+@click.argument("settlement")
+@click.option("--lot-size", type=TONNES, required=True, help="Tonnes per lot.")
+@click.option("--tick-size", required=True,
+              help="Settlement units per tonne per tick, in the token (e.g. 1.00 for one DCNY per tonne).")
+@click.option("--min-lots", type=int, default=1, show_default=True, help="Smallest order, in lots.")
+@click.option("--buyer-fee-bps", type=int, default=0, show_default=True, help="Fee on bids' fills (at most 1000).")
+@click.option("--seller-fee-bps", type=int, default=0, show_default=True, help="Fee on asks' fills (at most 1000).")
+@click.option("--margin-bps", type=int, default=0, show_default=True, help="Margin locked with an order, returned.")
+@click.option("--pricing", type=click.Choice(["midpoint", "uniform"], case_sensitive=False), default="midpoint",
+              show_default=True, help="Auction price: each pair's midpoint, or one price for the whole auction.")
+@click.option("--region", type=int, default=0, show_default=True, help="Traders' region (0 = national: anyone).")
+@click.option("--sellers", default="enterprise,platform,regulator", show_default=True, help="Roles that may sell.")
+@click.option("--buyers", default="enterprise,platform", show_default=True, help="Roles that may buy.")
+@click.pass_obj
+def market_create(obj: Context, asset: str, settlement: str, lot_size: int, tick_size: str, min_lots: int,
+                  buyer_fee_bps: int, seller_fee_bps: int, margin_bps: int, pricing: str, region: int, sellers: str,
+                  buyers: str) -> None:
+    """Create a market operated by the signer (a platform or regulator), who receives its fees.
+
+    ASSET is a token address, allowance:PERIOD or offset:PROJECT:VINTAGE; SETTLEMENT a token address or
+    `settlement` (the deployment's settlement token).
+    """
+    client = _run(obj.client)
+    asset_address = _run(lambda: exchange_token(client, asset))
+    money = _run(lambda: token_units(client, exchange_token(client, settlement), carbon=False))
+    tick_units = _run(lambda: parse_units(tick_size, money.decimals, "tick size"))
+    roles = _run(lambda: (_roles_option(sellers), _roles_option(buyers)))
+    m = _run(lambda: client.exchange.create_market(
+        asset_address, money.address, lot_size=lot_size, tick_size=tick_units, min_lots=min_lots,
+        buyer_fee_bps=buyer_fee_bps, seller_fee_bps=seller_fee_bps, margin_bps=margin_bps, pricing=pricing,
+        region=region, sellers=roles[0], buyers=roles[1]))
+    console.print(market_table(client, m, money, _run(lambda: client.exchange.session(m.id, 0))))
+
+
+@market_group.command("list")
+@click.pass_obj
+def market_list(obj: Context) -> None:
+    """Every market, with its current session's phase."""
+    client = _run(lambda: obj.client(signing=False))
+    markets = _run(client.exchange.markets)
+    table = Table(title=_n(len(markets), "market"))
+    for column in ("market", "asset", "settlement", "lot (t)", "tick", "fees (bps b/s)", "margin (bps)", "pricing",
+                   "region", "session", "phase"):
+        table.add_column(column, justify="right" if column in ("market", "lot (t)", "tick", "region") else "left",
+                         no_wrap=column in ("asset", "settlement"))
+    symbols: dict[str, TokenUnits] = {}
+
+    def units(address: str, carbon: bool) -> TokenUnits:
+        if address not in symbols:
+            symbols[address] = token_units(client, address, carbon=carbon)
+        return symbols[address]
+
+    for m in markets:
+        asset, money = _run(lambda: units(m.asset, True)), _run(lambda: units(m.settlement, False))
+        phase = _run(lambda: client.exchange.session(m.id)).phase.name.lower() if m.session else "-"
+        table.add_row(str(m.id), asset.symbol, money.symbol, t(m.lot_size), money.price(m.tick_size),
+                      f"{m.buyer_fee_bps}/{m.seller_fee_bps}", str(m.margin_bps), m.pricing.name.lower(),
+                      str(m.region), str(m.session or "-"), phase)
+    console.print(table)
+
+
+@market_group.command("show")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.pass_obj
+def market_show(obj: Context, market_id: int) -> None:
+    """A market's parameters, operator, accrued fees and current session."""
+    client = _run(lambda: obj.client(signing=False))
+    m, money = _run(lambda: market_money(client, market_id))
+    console.print(market_table(client, m, money, _run(lambda: client.exchange.session(market_id))))
+
+
+@market_group.command("open-session")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--call-deadline", required=True,
+              help="End of the call auction: ISO 8601, unix seconds or +SECONDS/+1h after the chain's clock.")
+@click.option("--closes-at", required=True, help="End of continuous trading (same forms).")
+@click.pass_obj
+def market_open_session(obj: Context, market_id: int, call_deadline: str, closes_at: str) -> None:
+    """Open the market's next session (its operator), once the previous one is closed."""
+    client = _run(obj.client)
+    now = _run(lambda: chain_time(client))
+    deadline = _run(lambda: parse_time(call_deadline, now, "call-deadline"))
+    closes = _run(lambda: parse_time(closes_at, now, "closes-at"))
+    s = _run(lambda: client.exchange.open_session(market_id, call_deadline=deadline, closes_at=closes))
+    m, money = _run(lambda: market_money(client, market_id))
+    console.print(session_table(m, s, money))
+
+
+@market_group.command("session")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--session", "session_id", type=int, help="Session number (default: the current one).")
+@click.pass_obj
+def market_session(obj: Context, market_id: int, session_id: int | None) -> None:
+    """A session's phase, schedule and auction result."""
+    client = _run(lambda: obj.client(signing=False))
+    m, money = _run(lambda: market_money(client, market_id))
+    if session_id is None and not m.session:
+        console.print(f"market {market_id} has opened no session yet")
+        sys.exit(3)
+    console.print(session_table(m, _run(lambda: client.exchange.session(market_id, session_id)), money))
+
+
+@market_group.command("fees")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--collect", is_flag=True, help="Move the accrued fees into the operator's deposit (anyone).")
+@click.pass_obj
+def market_fees(obj: Context, market_id: int, collect: bool) -> None:
+    """A market's accrued fees; with --collect, moved into its operator's deposit."""
+    client = _run(lambda: obj.client(signing=collect))
+    m, money = _run(lambda: market_money(client, market_id))
+    if not collect:
+        console.print(f"market {market_id}: {money.format(m.fees_accrued)} accrued for the operator {m.operator}")
+        return
+    amount = _run(lambda: client.exchange.collect_fees(market_id))
+    free = _run(lambda: client.exchange.free_balance(m.settlement, m.operator))
+    console.print(f"market {market_id}: collected {money.format(amount)} into the deposit of the operator "
+                  f"{m.operator} (free {money.format(free)})")
+
+
+# -- deposits
+
+@main.command("deposit")
+@click.argument("token")
+@click.argument("amount")
+@click.pass_obj
+def deposit_command(obj: Context, token: str, amount: str) -> None:
+    """Move the signer's tokens into its exchange deposit (approves, then deposits).
+
+    TOKEN is an address, `settlement`, allowance:PERIOD or offset:PROJECT:VINTAGE; AMOUNT is tonnes for
+    carbon tokens and in the token's decimals for settlement tokens (1000.00).
+    """
+    client = _run(obj.client)
+    units = _run(lambda: token_units(client, exchange_token(client, token)))
+    amount_units = _run(lambda: units.parse(amount))
+    free = _run(lambda: client.exchange.deposit(units.address, amount_units))
+    console.print(f"{client.address} deposited {units.format(amount_units)}{units.named}; free in the exchange "
+                  f"{units.format(free)}")
+
+
+@main.command("withdraw")
+@click.argument("token")
+@click.argument("amount")
+@click.pass_obj
+def withdraw_command(obj: Context, token: str, amount: str) -> None:
+    """Move free tokens out of the signer's exchange deposit (locked funds stay until their order is settled).
+    TOKEN and AMOUNT as for `deposit`."""
+    client = _run(obj.client)
+    units = _run(lambda: token_units(client, exchange_token(client, token)))
+    amount_units = _run(lambda: units.parse(amount))
+    free = _run(lambda: client.exchange.withdraw(units.address, amount_units))
+    console.print(f"{client.address} withdrew {units.format(amount_units)}{units.named}; free in the exchange "
+                  f"{units.format(free)}")
+
+
+@main.command("balance")
+@click.argument("tokens", nargs=-1, metavar="[TOKEN]...")
+@click.option("--account", help="Whose deposit (default: the signer's).")
+@click.pass_obj
+def balance_command(obj: Context, tokens: tuple[str, ...], account: str | None) -> None:
+    """Free balances in the exchange deposit, and what the wallet holds, per token (default: every token of
+    every market)."""
+    client = _run(lambda: obj.client(signing=account is None))
+    who = account or client.address
+    if tokens:
+        addresses = _run(lambda: [exchange_token(client, name) for name in tokens])
+    else:
+        markets = _run(client.exchange.markets)
+        addresses = list(dict.fromkeys(a for m in markets for a in (m.asset, m.settlement)))
+    table = Table(title=f"exchange deposit of {who}")
+    table.add_column("token", no_wrap=True)
+    table.add_column("symbol")
+    table.add_column("free in the exchange", justify="right")
+    table.add_column("in the wallet", justify="right")
+    money = _run(lambda: settlement_tokens(client))
+    for address in addresses:
+        units = _run(lambda: token_units(client, address, carbon=address.lower() not in money))
+        free = _run(lambda: client.exchange.free_balance(address, who))
+        held = _run(lambda: int(erc20(client, address).call("balanceOf", who)))
+        table.add_row(address, units.symbol, units.format(free), units.format(held))
+    console.print(table if addresses else "no markets yet: no tokens to show")
+
+
+# -- orders
+
+@main.group("order")
+def order_group() -> None:
+    """Orders: place one or a CSV batch, cancel, show, list a market's orders."""
+
+
+def read_orders(path: str, m: Any, money: TokenUnits) -> list[Any]:
+    """An orders CSV: ``side,lots,price`` per line (bid|ask, lots, settlement units per tonne), an optional
+    header; every bad line is named, nothing partial."""
+    from carbon_sdk.exchange import OrderSpec, Side
+
+    specs: list[Any] = []
+    problems: list[str] = []
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        for row in reader:
+            line = reader.line_num
+            cells = [c.strip() for c in row]
+            if not any(cells) or cells[0].startswith("#"):
+                continue
+            if line == 1 and cells[0].lower() == "side":
+                continue  # the header
+            try:
+                if len(cells) != 3:
+                    raise InvalidInput(f"expected 'side,lots,price', got {','.join(row)!r}")
+                if cells[0].lower() not in ("bid", "ask"):
+                    raise InvalidInput(f"side {cells[0]!r} must be bid or ask")
+                if not cells[1].isdigit() or int(cells[1]) <= 0:
+                    raise InvalidInput(f"lots {cells[1]!r} must be a positive whole number")
+                specs.append(OrderSpec(Side.parse(cells[0]), int(cells[1]), parse_price(cells[2], m, money)))
+            except InvalidInput as exc:
+                problems.append(f"{path}, line {line}: {exc}")
+    if problems:
+        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise InvalidInput(f"{len(problems)} invalid line(s) in {path}:\n{shown}")
+    if not specs:
+        raise InvalidInput(f"{path} holds no orders (expected lines 'side,lots,price')")
+    return specs
+
+
+@order_group.command("place")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.argument("side", type=click.Choice(["bid", "ask"], case_sensitive=False))
+@click.argument("lots", type=int)
+@click.argument("price")
+@click.option("--market-order", is_flag=True,
+              help="A market order: PRICE is the worst price; it never rests (continuous trading only).")
+@click.option("--max-fills", type=int, default=50, show_default=True,
+              help="Resting orders it may fill against; what it cannot fill within them does not rest.")
+@click.pass_obj
+def order_place(obj: Context, market_id: int, side: str, lots: int, price: str, market_order: bool,
+                max_fills: int) -> None:
+    """Place an order: LOTS lots at PRICE settlement units per tonne (80.00), a whole number of ticks."""
+    client = _run(obj.client)
+    m, money = _run(lambda: market_money(client, market_id))
+    tick = _run(lambda: parse_price(price, m, money))
+    kind = "market" if market_order else "limit"
+    placed = _run(lambda: client.exchange.place_order(market_id, side, lots, tick, kind=kind, max_fills=max_fills))
+    what = f"{kind} {side.lower()} of {_n(lots, 'lot')} at {money.price(m.price(tick))}"
+    if placed.fills:
+        console.print(fills_table(placed.fills, m, money, _n(len(placed.fills), "fill")))
+    filled = f"filled {_n(placed.filled_lots, 'lot')} for {money.format(placed.value)}"
+    left = lots - placed.filled_lots
+    if placed.order_id:
+        first = f"{filled}, " if placed.filled_lots else ""
+        console.print(f"{what}: {first}{_n(left, 'lot')} rest in the book as order {placed.order_id} "
+                      f"(tx {placed.tx_hash})", soft_wrap=True)
+    else:
+        back = f"; {_n(left, 'lot')} came back unfilled" if left else ""
+        console.print(f"{what}: {filled}, settled at once{back} (tx {placed.tx_hash})", soft_wrap=True)
+
+
+@order_group.command("batch")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Lines 'side,lots,price' (bid|ask, lots, settlement units per tonne); a header is optional.")
+@click.option("--max-fills", type=int, default=50, show_default=True, help="Per order, as for `order place`.")
+@click.pass_obj
+def order_batch(obj: Context, market_id: int, csv_file: str, max_fills: int) -> None:
+    """Place a CSV file's limit orders, up to 100 per transaction; the whole file is checked first."""
+    client = _run(obj.client)
+    m, money = _run(lambda: market_money(client, market_id))
+    specs = _run(lambda: read_orders(csv_file, m, money))
+    ids = with_progress("placing", len(specs), lambda advance: client.exchange.place_orders(
+        market_id, specs, max_fills=max_fills, progress=advance))
+    resting = sum(1 for i in ids if i)
+    bids = sum(s.lots for s in specs if s.side.name == "BID")
+    asks = sum(s.lots for s in specs if s.side.name == "ASK")
+    console.print(f"placed {_n(len(specs), 'order')} in market {market_id} (bids {_n(bids, 'lot')}, asks "
+                  f"{_n(asks, 'lot')}): {resting} rest in the book, {len(specs) - resting} settled at once")
+
+
+@order_group.command("cancel")
+@click.argument("order_ids", metavar="ID...", nargs=-1, required=True, type=int)
+@click.pass_obj
+def order_cancel(obj: Context, order_ids: tuple[int, ...]) -> None:
+    """Cancel the open quantity of the signer's own orders (any phase); `claim` returns their funds."""
+    client = _run(obj.client)
+    for order_id in order_ids:
+        open_lots = _run(lambda: client.exchange.order(order_id)).open_lots
+        tx = _run(lambda: client.exchange.cancel(order_id))
+        console.print(f"cancelled order {order_id}: {_n(open_lots, 'open lot')}; claim it for the funds (tx {tx})",
+                      soft_wrap=True)
+
+
+@order_group.command("show")
+@click.argument("order_id", metavar="ID", type=int)
+@click.pass_obj
+def order_show(obj: Context, order_id: int) -> None:
+    """One order: where it lives (market, session, side, price, place in the queue) and its state."""
+    client = _run(lambda: obj.client(signing=False))
+    o = _run(lambda: client.exchange.order(order_id))
+    m, money = _run(lambda: market_money(client, o.market))
+    rows = [("order", o.id), ("owner", o.owner), ("market", o.market), ("session", o.session),
+            ("side", o.side.name.lower()), ("price", f"{money.price(m.price(o.tick))} (tick {o.tick})"),
+            ("queue index", o.index), ("lots", f"{o.lots} ({t(o.lots * m.lot_size)} t)"),
+            ("open", f"{o.open_lots} lots"), ("filled", f"{o.filled_lots} lots ({o.auction_lots} in the auction)"),
+            ("value", money.format(o.value)), ("state", _order_state(o))]
+    console.print(kv_table(f"order {o.id}", rows))
+
+
+@order_group.command("list")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--owner", help="Only this account's orders.")
+@click.option("--session", "session_id", type=int, help="Session number (default: the current one).")
+@click.pass_obj
+def order_list(obj: Context, market_id: int, owner: str | None, session_id: int | None) -> None:
+    """Every order of a market's session (the current one by default), with its state."""
+    client = _run(lambda: obj.client(signing=False))
+    m, money = _run(lambda: market_money(client, market_id))
+    session = session_id if session_id is not None else m.session
+    orders = _run(lambda: client.exchange.orders(market_id, session, owner=owner))
+    title = f"market {market_id}, session {session}: {_n(len(orders), 'order')}" + (f" of {owner}" if owner else "")
+    console.print(orders_table(orders, m, money, title))
+
+
+# -- clearing and claims
+
+@main.command("clear")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--max-steps", type=int, default=300, show_default=True,
+              help="Matching steps per transaction; clearing goes on, one transaction after another, until done.")
+@click.pass_obj
+def clear_command(obj: Context, market_id: int, max_steps: int) -> None:
+    """Clear the call auction after its deadline (anyone): match, then open continuous trading."""
+    client = _run(obj.client)
+    m, money = _run(lambda: market_money(client, market_id))
+    sent = [0]
+
+    def line(_: int) -> None:
+        sent[0] += 1
+        cleared = client.exchange.session(market_id).cleared
+        console.print(f"clearing transaction {sent[0]}: {'auction cleared' if cleared else 'more to match'}")
+
+    result = _run(lambda: client.exchange.clear_all(market_id, max_steps, progress=line))
+    s = _run(lambda: client.exchange.session(market_id))
+    price = (f"; uniform price {money.price(m.price(Fraction(result.uniform_price2, 2)))}"
+             if result.uniform_price2 else "")
+    console.print(f"market {market_id}, session {s.session} cleared: {_n(result.pairs, 'pair')} matched, "
+                  f"{_n(result.self_trades, 'self-trade')} cancelled, {_n(result.transactions, 'transaction')}"
+                  f"{price}; now {s.phase.name.lower()}")
+
+
+@main.command("claim")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.argument("order_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.pass_obj
+def claim_command(obj: Context, market_id: int, order_ids: tuple[int, ...]) -> None:
+    """Settle orders into their owners' deposits (anyone): the given ones, or every order of the market's
+    current session that a claim pays now."""
+    from carbon_sdk.exchange import order_parts
+
+    client = _run(obj.client)
+    m, money = _run(lambda: market_money(client, market_id))
+    others = [i for i in order_ids if order_parts(i)["market"] != market_id]
+    if others:
+        _run(lambda: _refuse(f"order {others[0]} is not in market {market_id}"))
+    ids = list(order_ids) or _run(lambda: client.exchange.claimable(market_id))
+    if not ids:
+        console.print(f"market {market_id}: nothing to claim now")
+        return
+    claims = with_progress("claiming", len(ids), lambda advance: client.exchange.claim(
+        market_id, ids, progress=advance))
+    table = Table(title=f"market {market_id}: {_n(len(claims), 'order')} settled")
+    table.add_column("order", no_wrap=True)
+    table.add_column("owner", no_wrap=True)
+    for column in ("asset (t)", f"settlement ({money.symbol})", f"fee ({money.symbol})"):
+        table.add_column(column, justify="right")
+    for c in claims:
+        table.add_row(str(c.order_id), c.owner, t(c.asset), format_units(c.settlement, money.decimals),
+                      format_units(c.fee, money.decimals))
+    console.print(table)
+    console.print(f"paid {t(sum(c.asset for c in claims))} t and {money.format(sum(c.settlement for c in claims))}"
+                  f", fees {money.format(sum(c.fee for c in claims))}")
+
+
+# -- the book and market data
+
+@main.group("book", cls=DefaultCommandGroup, default="depth")
+def book_group() -> None:
+    """The order book: `carbon book MARKET` (depth), `carbon book kline MARKET` (OHLCV bars, a chart)."""
+
+
+@book_group.command("depth")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--session", "session_id", type=int, help="Session number (default: the current one).")
+@click.pass_obj
+def book_depth(obj: Context, market_id: int, session_id: int | None) -> None:
+    """Open quantity per price level: bids best (highest) first, asks best (lowest) first, cumulative."""
+    client = _run(lambda: obj.client(signing=False))
+    m, money = _run(lambda: market_money(client, market_id))
+    book = _run(lambda: client.exchange.depth(market_id, session_id))
+    session = session_id if session_id is not None else m.session
+    table = Table(title=f"market {market_id}, session {session}: depth of book")
+    table.add_column("side")
+    for column in (f"price ({money.symbol}/t)", "lots", "tonnes", "cumulative lots", "cumulative (t)"):
+        table.add_column(column, justify="right")
+    for side, levels, colour in (("bid", book.bids, "green"), ("ask", book.asks, "red")):
+        for level in levels:
+            table.add_row(f"[{colour}]{side}[/{colour}]", format_price(level.price, money.decimals),
+                          str(level.quantity), t(level.quantity * m.lot_size), str(level.cumulative),
+                          t(level.cumulative * m.lot_size))
+    console.print(table)
+    if book.spread is not None:
+        crossed = " (crossed: the call auction matches it)" if book.spread < 0 else ""
+        console.print(f"best bid {money.price(book.best_bid)}, best ask {money.price(book.best_ask)}, spread "
+                      f"{money.price(book.spread)}{crossed}, midpoint {money.price(book.midpoint)}")
+    else:
+        console.print(f"{len(book.bids)} bid levels, {len(book.asks)} ask levels: no spread")
+
+
+@book_group.command("kline")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--interval", type=click.IntRange(min=1), default=3600, show_default=True, help="Bar length, seconds.")
+@click.option("--session", "session_id", type=int, help="Only this session's trades (default: every session).")
+@click.option("--fill", is_flag=True, help="Carry quiet intervals forward at the last close.")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also write a candlestick chart.")
+@click.pass_obj
+def book_kline(obj: Context, market_id: int, interval: int, session_id: int | None, fill: bool,
+               png: Path | None) -> None:
+    """OHLCV bars (K-lines) of a market's trades, aligned to the interval (UTC); optionally a PNG chart."""
+    from dataclasses import replace
+
+    from carbon_sdk.market_data import plot_klines
+
+    client = _run(lambda: obj.client(signing=False))
+    m, money = _run(lambda: market_money(client, market_id))
+    bars = _run(lambda: client.exchange.ohlcv(market_id, interval, session_id, fill=fill))
+    table = Table(title=f"market {market_id}: {_n(len(bars), 'bar')} of {interval} s")
+    table.add_column("start (UTC)")
+    for column in ("open", "high", "low", "close", "volume (t)", f"value ({money.symbol})", "trades", "vwap"):
+        table.add_column(column, justify="right")
+    for b in bars:
+        vwap = "-" if b.vwap is None else format_price(round(b.vwap, 2), money.decimals)  # to 1/100 of a unit
+        table.add_row(_unix(b.start), *(format_price(p, money.decimals) for p in (b.open, b.high, b.low, b.close)),
+                      t(b.volume), format_price(b.value, money.decimals), str(b.trades), vwap)
+    console.print(table)
+    console.print(f"prices in {money.symbol}/t")
+    if png:
+        if not bars:
+            console.print("[yellow]no trades: no chart written[/yellow]")
+            return
+        scale = Fraction(1, 10**money.decimals)  # the chart reads in the token (82.50), not in its units
+        shown = [replace(b, open=b.open * scale, high=b.high * scale, low=b.low * scale, close=b.close * scale,
+                         value=b.value * scale) for b in bars]
+        path = _run(lambda: plot_klines(shown, png, title=f"market {market_id}: {money.symbol} per tonne",
+                                        interval_seconds=interval))
+        console.print(f"candlestick chart written to {path}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 Order and wiring (each later contract names the earlier ones; see docs/architecture.md):
 
     ConsortiumRegistry -> SettlementToken -> RewardPenaltyCoin -> VintageTokenFactory -> AllowanceManager
-    -> EmissionsMRV -> CarbonExchange; then factory.bind(manager), manager.setMrv(mrv),
-    coin.authoriseModules([mrv, manager]), registry.setDebtRecorder(coin), and
-    registry.registerSystemContract(coin / exchange) (the coin's pool and the exchange's deposits hold tokens).
+    -> EmissionsMRV -> CarbonExchange -> SealedAuction; then factory.bind(manager), manager.setMrv(mrv),
+    coin.authoriseModules([mrv, manager]), registry.setDebtRecorder(coin), exchange.bindSealer(sealed), and
+    registry.registerSystemContract(coin / exchange / sealed) (pool, deposits and bonds hold tokens).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from carbon_sdk.tx import Call, Receipt, TransactionSender, shared_sender
 
 # Deployed in this order; later issues append (credits, exchange...).
 SYSTEM_CONTRACTS = ("ConsortiumRegistry", "SettlementToken", "RewardPenaltyCoin", "VintageTokenFactory",
-                    "AllowanceManager", "EmissionsMRV", "CarbonExchange")
+                    "AllowanceManager", "EmissionsMRV", "CarbonExchange", "SealedAuction")
 # Contract types the system creates at run time; their ABIs go into the manifest.
 RUNTIME_CONTRACTS = ("VintageToken",)
 
@@ -101,6 +101,7 @@ def deploy_system(
     mrv = deploy("EmissionsMRV", registry, manager, coin, config.tolerance_bps, table.name, list(table.gases),
                  table.gwp_milli, table.source_hash)
     exchange = deploy("CarbonExchange", registry)
+    sealed = deploy("SealedAuction", registry, exchange)
 
     call("VintageTokenFactory", "bind", manager)
     call("AllowanceManager", "setMrv", mrv)
@@ -108,6 +109,8 @@ def deploy_system(
     call("ConsortiumRegistry", "setDebtRecorder", coin)
     call("ConsortiumRegistry", "registerSystemContract", coin, identity_hash("reward-penalty coin conversion pool"))
     call("ConsortiumRegistry", "registerSystemContract", exchange, identity_hash("exchange deposits"))
+    call("CarbonExchange", "bindSealer", sealed)
+    call("ConsortiumRegistry", "registerSystemContract", sealed, identity_hash("sealed-bid bonds"))
     log("system wired: factory bound, MRV set, coin modules authorised, coin is the debt recorder, "
         "coin pool and exchange hold tokens as SYSTEM members")
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from carbon_sdk.client import BoundContract, CarbonClient
 
 CONTRACT = "CarbonExchange"
+SEALED = "SealedAuction"
 MAX_BATCH = 100  # orders per placeOrders / claim call
 MAX_TICK = 2**16 - 1
 DEFAULT_MAX_FILLS = 50
@@ -99,6 +100,7 @@ class Session:
     market: int
     session: int
     phase: SessionPhase
+    sealed: bool
     call_deadline: int
     closes_at: int
     cleared: bool
@@ -173,6 +175,18 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class SealedOrder:
+    """A committed order and what revealing it needs: keep it (the salt) until the reveal."""
+
+    market: int
+    session: int
+    order: "OrderSpec"
+    salt: bytes
+    commitment: bytes
+    tx_hash: str
+
+
+@dataclass(frozen=True)
 class OrderSpec:
     """One order of a batch."""
 
@@ -223,8 +237,10 @@ class ExchangeModule:
         receipt = self._client.transact(self.contract.tx("createMarket", params))
         return self.market(self._event(receipt, "MarketCreated")["market"])
 
-    def open_session(self, market: int, *, call_deadline: int, closes_at: int) -> Session:
-        receipt = self._client.transact(self.contract.tx("openSession", market, call_deadline, closes_at))
+    def open_session(self, market: int, *, call_deadline: int, closes_at: int, sealed: bool = False) -> Session:
+        """Open the market's next session (its operator). A sealed session's call phase takes orders only as
+        revealed commitments (``client.sealed``)."""
+        receipt = self._client.transact(self.contract.tx("openSession", market, call_deadline, closes_at, sealed))
         return self.session(market, self._event(receipt, "SessionOpened")["session"])
 
     def market(self, market: int) -> Market:
@@ -243,8 +259,8 @@ class ExchangeModule:
         """A session (the market's current one by default)."""
         session = self.market(market).session if session is None else session
         raw = self.contract.call("sessionOf", market, session)
-        return Session(market, session, SessionPhase(raw["phase"]), raw["callDeadline"], raw["closesAt"],
-                       raw["cleared"], raw["uniformPrice2"])
+        return Session(market, session, SessionPhase(raw["phase"]), raw["isSealed"], raw["callDeadline"],
+                       raw["closesAt"], raw["cleared"], raw["uniformPrice2"])
 
     # -- deposits -----------------------------------------------------------------------------------------
 
@@ -366,6 +382,47 @@ class ExchangeModule:
         receipt = self._client.transact(self.contract.tx("collectFees", market))
         return self._event(receipt, "FeesCollected")["amount"]
 
+    # -- sealed sessions ----------------------------------------------------------------------------------
+
+    @property
+    def sealed(self) -> "BoundContract":
+        return self._client.contract(SEALED)
+
+    def configure_sealed(self, market: int, *, commit_deadline: int, bond: int) -> dict[str, int]:
+        """Set the commit deadline and bond of the market's current sealed session (its operator)."""
+        self._client.transact(self.sealed.tx("configure", market, commit_deadline,
+                                             checked_amount(bond, "bond", allow_zero=True, bits=128)))
+        raw = self.sealed.call("roundOf", market, self.market(market).session)
+        return {"commit_deadline": raw["commitDeadline"], "call_deadline": raw["callDeadline"], "bond": raw["bond"]}
+
+    def commit_order(self, market: int, side: Side | str, lots: int, tick: int, *,
+                     kind: OrderKind | str = OrderKind.LIMIT, salt: bytes | None = None) -> SealedOrder:
+        """Commit to an order of the market's current sealed session, paying its bond (approved here)."""
+        import os
+
+        spec = _spec(side, lots, tick, kind)
+        session = self.market(market).session
+        salt = salt or os.urandom(32)
+        commitment = self.sealed.call("commitmentOf", self._client.address, market, session, spec.encode(), salt)
+        bond = self.sealed.call("roundOf", market, session)["bond"]
+        if bond:
+            self._client.settlement.approve(self.sealed.address, bond)
+        receipt = self._client.transact(self.sealed.tx("commit", market, session, commitment))
+        return SealedOrder(market, session, spec, salt, commitment, receipt.tx_hash)
+
+    def reveal(self, sealed: SealedOrder) -> Placement:
+        """Reveal a committed order (after the commit deadline, before the call deadline): the exchange places
+        it, the bond comes back."""
+        receipt = self._client.transact(self.sealed.tx("reveal", sealed.market, sealed.session,
+                                                       sealed.order.encode(), sealed.salt))
+        return self._placement(receipt)
+
+    def forfeit(self, commitments: Sequence[bytes]) -> int:
+        """Send the bonds of unrevealed commitments to the market's operator (anyone, after the call
+        deadline); returns the bonds forfeited."""
+        receipt = self._client.transact(self.sealed.tx("forfeit", list(commitments)))
+        return sum(e.args["bond"] for e in self.sealed.events(receipt) if e.name == "Forfeited")
+
     # -- market data --------------------------------------------------------------------------------------
 
     def fills(self, market: int, session: int | None = None) -> list[Fill]:
@@ -459,4 +516,4 @@ def _topic(address: str) -> str:
 
 
 __all__ = ["Claim", "Clearing", "ExchangeModule", "Fill", "Market", "Order", "OrderKind", "OrderSpec", "Placement",
-           "Pricing", "Session", "SessionPhase", "Side", "order_parts"]
+           "Pricing", "SealedOrder", "Session", "SessionPhase", "Side", "order_parts"]

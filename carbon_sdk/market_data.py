@@ -176,8 +176,11 @@ def depth(levels: Iterable[tuple[Any, Price, int]]) -> Depth:
 
 
 def plot_klines(bars: Sequence[Bar], path: str | Path, title: str | None = None,
-                up_color: str = "#26a69a", down_color: str = "#ef5350") -> Path:
+                up_color: str = "#26a69a", down_color: str = "#ef5350", interval_seconds: int | None = None) -> Path:
     """Write a PNG candlestick chart of ``bars`` with volume (tonnes) below; returns the path.
+
+    ``interval_seconds`` is the bars' length; without it, the smallest gap between bars, which is right only
+    when no interval was omitted (``ohlcv(..., fill=True)``): pass it for bars with gaps.
 
     Draws with matplotlib's Agg canvas directly (no pyplot, no global backend switch), so it works headless
     and leaves the caller's matplotlib setup alone.
@@ -194,7 +197,8 @@ def plot_klines(bars: Sequence[Bar], path: str | Path, title: str | None = None,
         raise InvalidInput("no bars to plot")
     starts = [b.start for b in bars]
     steps = [b - a for a, b in zip(starts, starts[1:]) if b > a]
-    interval = min(steps) if steps else 60
+    interval = (_positive_int(interval_seconds, "interval_seconds") if interval_seconds is not None
+                else min(steps) if steps else 60)
     width = 0.8 * interval / 86400  # matplotlib dates are in days
     highs, lows = [float(b.high) for b in bars], [float(b.low) for b in bars]
     flat = (max(highs) - min(lows)) / 200 or max(abs(max(highs)), 1.0) / 1000  # a flat bar's body still shows

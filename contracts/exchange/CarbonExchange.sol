@@ -68,6 +68,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         uint40 callDeadline;
         uint40 closesAt;
         bool cleared;
+        bool isSealed; // CALL-phase orders only through the sealer's reveals
         uint32 uniformPrice2;
         uint16 lastBidTick;
         uint16 lastAskTick;
@@ -101,12 +102,13 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         bool exhausted; // the walk ran out of `maxFills` before the order stopped crossing
     }
 
-    /// @dev Where an order is placed.
+    /// @dev Where an order is placed, and for whom.
     struct Context {
         uint32 market;
         uint32 session;
         SessionPhase phase;
         uint256 maxFills;
+        address trader;
     }
 
     /// @dev What a clearing call works on.
@@ -138,7 +140,20 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     mapping(uint24 account => address) private _owners;
     uint24 private _accountCount;
 
-    constructor(IConsortiumRegistry registry_) RegistryGuard(registry_) {}
+    /// @inheritdoc ICarbonExchange
+    address public sealer;
+    address private immutable _deployer;
+
+    constructor(IConsortiumRegistry registry_) RegistryGuard(registry_) {
+        _deployer = msg.sender;
+    }
+
+    /// @inheritdoc ICarbonExchange
+    function bindSealer(address sealer_) external {
+        if (msg.sender != _deployer || sealer != address(0)) revert ExchangeNotOperator(msg.sender, 0);
+        sealer = sealer_;
+        emit SealerBound(sealer_);
+    }
 
     // ---------------------------------------------------------------- markets and sessions
 
@@ -170,7 +185,10 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     }
 
     /// @inheritdoc ICarbonExchange
-    function openSession(uint32 market, uint40 callDeadline, uint40 closesAt) external returns (uint32 session) {
+    function openSession(uint32 market, uint40 callDeadline, uint40 closesAt, bool isSealed)
+        external
+        returns (uint32 session)
+    {
         Market storage m = _market(market);
         if (msg.sender != m.operator) revert ExchangeNotOperator(msg.sender, market);
         uint32 current = m.session;
@@ -186,7 +204,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         Session storage s = _sessions[_sessionKey(market, session)];
         s.callDeadline = callDeadline;
         s.closesAt = closesAt;
-        emit SessionOpened(market, session, callDeadline, closesAt);
+        s.isSealed = isSealed;
+        emit SessionOpened(market, session, callDeadline, closesAt, isSealed);
     }
 
     // ---------------------------------------------------------------- deposits
@@ -224,8 +243,21 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         returns (uint256 orderId)
     {
         Market storage m = _market(market);
-        Context memory ctx = _tradingContext(m, market, maxFills);
-        _checkTrader(m, order.side);
+        Context memory ctx = _tradingContext(m, market, maxFills, msg.sender, false);
+        _checkTrader(m, order.side, msg.sender);
+        orderId = _place(m, ctx, order);
+    }
+
+    /// @inheritdoc ICarbonExchange
+    function placeRevealed(address owner, uint32 market, OrderInput calldata order)
+        external
+        nonReentrant
+        returns (uint256 orderId)
+    {
+        if (msg.sender != sealer) revert ExchangeNotSealer(msg.sender);
+        Market storage m = _market(market);
+        Context memory ctx = _tradingContext(m, market, 0, owner, true);
+        _checkTrader(m, order.side, owner);
         orderId = _place(m, ctx, order);
     }
 
@@ -238,14 +270,14 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         uint256 size = orders.length;
         if (size == 0 || size > MAX_BATCH) revert ExchangeBatchSize(size, MAX_BATCH);
         Market storage m = _market(market);
-        Context memory ctx = _tradingContext(m, market, maxFills);
+        Context memory ctx = _tradingContext(m, market, maxFills, msg.sender, false);
         orderIds = new uint256[](size);
         bool checkedBid;
         bool checkedAsk;
         for (uint256 i; i < size; ++i) {
             Side side = orders[i].side;
             if (side == Side.BID ? !checkedBid : !checkedAsk) {
-                _checkTrader(m, side);
+                _checkTrader(m, side, msg.sender);
                 (checkedBid, checkedAsk) = side == Side.BID ? (true, checkedAsk) : (checkedBid, true);
             }
             orderIds[i] = _place(m, ctx, orders[i]);
@@ -396,6 +428,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         Session storage s = _sessions[_sessionKey(market, session)];
         info = SessionInfo({
             phase: _phase(s),
+            isSealed: s.isSealed,
             callDeadline: s.callDeadline,
             closesAt: s.closesAt,
             cleared: s.cleared,
@@ -431,14 +464,6 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         return id == 0 ? 0 : _balances[account][id].free;
     }
 
-    /// @inheritdoc ICarbonExchange
-    /// @dev The ticks that hold orders, which may all be cancelled or filled until someone walks them.
-    function bestTicks(uint32 market) external view returns (bool hasBid, uint16 bid, bool hasAsk, uint16 ask) {
-        uint32 session = _market(market).session;
-        (hasBid, bid) = _bestTick(_book(market, session, Side.BID), true);
-        (hasAsk, ask) = _bestTick(_book(market, session, Side.ASK), false);
-    }
-
     // ---------------------------------------------------------------- placing
 
     function _place(Market storage m, Context memory ctx, OrderInput calldata input) private returns (uint256 orderId) {
@@ -447,14 +472,14 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         if (input.tick == 0) revert ExchangeBadPrice(input.tick);
         bool isMarket = input.kind == OrderKind.MARKET;
         if (isMarket && ctx.phase != SessionPhase.CONTINUOUS) revert ExchangeMarketOrderInCall(ctx.market);
-        uint24 account = _lock(m, input.side, lots, input.tick);
+        uint24 account = _lock(m, input.side, lots, input.tick, ctx.trader);
 
         Take memory take;
         if (ctx.phase == SessionPhase.CONTINUOUS) take = _take(m, ctx, input, account);
         uint256 open = lots - take.filled;
         // An order that ran out of fills while it may still cross never rests: a crossed book is refused.
         if (isMarket || open == 0 || take.exhausted) {
-            _settleTaker(m, ctx.market, input, account, take);
+            _settleTaker(m, ctx, input, account, take);
             return 0;
         }
         uint256 book = _book(ctx.market, ctx.session, input.side);
@@ -473,18 +498,21 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
             value: uint96(take.value),
             flags: 0
         });
-        emit OrderPlaced(orderId, msg.sender, ctx.market, input.side, input.tick, lots);
+        emit OrderPlaced(orderId, ctx.trader, ctx.market, input.side, input.tick, lots);
     }
 
     /// @dev Locks what an order needs from the caller's free balances (E2); returns the caller's account.
-    function _lock(Market storage m, Side side, uint256 lots, uint16 tick) private returns (uint24 account) {
+    function _lock(Market storage m, Side side, uint256 lots, uint16 tick, address trader)
+        private
+        returns (uint24 account)
+    {
         uint256 value = lots * tick * m.unitValue;
         uint256 margin = value * m.marginBps / _BPS;
         if (side == Side.BID) {
-            account = _debit(m.settlementId, value + value * m.buyerFeeBps / _BPS + margin);
+            account = _debit(trader, m.settlementId, value + value * m.buyerFeeBps / _BPS + margin);
         } else {
-            account = _debit(m.assetId, lots * m.lotSize);
-            if (margin != 0) _debit(m.settlementId, margin);
+            account = _debit(trader, m.assetId, lots * m.lotSize);
+            if (margin != 0) _debit(trader, m.settlementId, margin);
         }
     }
 
@@ -531,7 +559,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
             // Self-trade prevention: the taker's own resting order is cancelled (and settled).
             emit OrderCancelled(makerId, maker.openLots, CancelReason.SELF_TRADE);
             maker.openLots = 0;
-            _settleOrder(m, s, makerId, maker, msg.sender);
+            _settleOrder(m, s, makerId, maker, ctx.trader);
             return;
         }
         uint256 lots = Math.min(maker.openLots, take.wanted - take.filled);
@@ -561,15 +589,15 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     }
 
     /// @dev A taker that filled completely (or a market order) is settled at once, never stored.
-    function _settleTaker(Market storage m, uint32 market, OrderInput calldata input, uint24 account, Take memory take)
+    function _settleTaker(Market storage m, Context memory ctx, OrderInput calldata input, uint24 account, Take memory take)
         private
     {
         (uint256 asset, uint256 settlement, uint256 fee) =
             _payout(m, input.side, input.lots, input.tick, take.filled, take.value);
-        _creditAccount(msg.sender, m.assetId, asset, account);
-        _creditAccount(msg.sender, m.settlementId, settlement, account);
+        _creditAccount(ctx.trader, m.assetId, asset, account);
+        _creditAccount(ctx.trader, m.settlementId, settlement, account);
         m.feesAccrued += uint128(fee);
-        emit TakerSettled(market, msg.sender, input.side, input.kind, input.lots, uint32(take.filled), take.value, fee);
+        emit TakerSettled(ctx.market, ctx.trader, input.side, input.kind, input.lots, uint32(take.filled), take.value, fee);
     }
 
     /// @dev Pays a closed order's owner what its lock and fills come to, and its fee to the market (E2), once.
@@ -674,10 +702,10 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
 
     // ---------------------------------------------------------------- accounts and balances
 
-    function _debit(uint16 tokenId, uint256 amount) private returns (uint24 account) {
-        Balance storage b = _balances[msg.sender][tokenId];
+    function _debit(address trader, uint16 tokenId, uint256 amount) private returns (uint24 account) {
+        Balance storage b = _balances[trader][tokenId];
         uint256 free = b.free;
-        if (free < amount) revert ExchangeInsufficientFree(msg.sender, _tokens[tokenId - 1], free, amount);
+        if (free < amount) revert ExchangeInsufficientFree(trader, _tokens[tokenId - 1], free, amount);
         b.free = uint232(free - amount);
         account = b.account;
     }
@@ -737,27 +765,30 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         }
     }
 
-    function _checkTrader(Market storage m, Side side) private view {
-        (Role role, MemberStatus status, uint32 region, bool inDebt) = registry.profileOf(msg.sender);
-        if (status != MemberStatus.ACTIVE) revert ExchangeTraderInactive(msg.sender);
-        if (inDebt) revert ExchangeTraderInDebt(msg.sender);
+    function _checkTrader(Market storage m, Side side, address trader) private view {
+        (Role role, MemberStatus status, uint32 region, bool inDebt) = registry.profileOf(trader);
+        if (status != MemberStatus.ACTIVE) revert ExchangeTraderInactive(trader);
+        if (inDebt) revert ExchangeTraderInDebt(trader);
         uint16 roles = side == Side.BID ? m.buyerRoles : m.sellerRoles;
-        if (roles & (uint16(1) << uint8(role)) == 0) revert ExchangeRoleNotAllowed(msg.sender, role, side);
+        if (roles & (uint16(1) << uint8(role)) == 0) revert ExchangeRoleNotAllowed(trader, role, side);
         uint32 marketRegion = m.region;
-        if (marketRegion != 0 && region != marketRegion) revert ExchangeRegionMismatch(msg.sender, region, marketRegion);
+        if (marketRegion != 0 && region != marketRegion) revert ExchangeRegionMismatch(trader, region, marketRegion);
     }
 
-    function _tradingContext(Market storage m, uint32 market, uint256 maxFills)
+    /// @dev The current session, if it takes orders now: a sealed session's call phase only through reveals.
+    function _tradingContext(Market storage m, uint32 market, uint256 maxFills, address trader, bool revealed)
         private
         view
         returns (Context memory ctx)
     {
         uint32 session = m.session;
-        SessionPhase phase = _phase(_sessions[_sessionKey(market, session)]);
-        if (phase != SessionPhase.CALL && phase != SessionPhase.CONTINUOUS) {
+        Session storage s = _sessions[_sessionKey(market, session)];
+        SessionPhase phase = _phase(s);
+        if (revealed ? phase != SessionPhase.CALL || !s.isSealed : phase != SessionPhase.CALL && phase != SessionPhase.CONTINUOUS) {
             revert ExchangeWrongPhase(market, session, phase);
         }
-        ctx = Context({market: market, session: session, phase: phase, maxFills: maxFills});
+        if (!revealed && phase == SessionPhase.CALL && s.isSealed) revert ExchangeSealedSession(market, session);
+        ctx = Context({market: market, session: session, phase: phase, maxFills: maxFills, trader: trader});
     }
 
     function _phase(Session storage s) private view returns (SessionPhase) {

@@ -65,6 +65,7 @@ struct MarketInfo {
 /// @notice A session's schedule and auction result.
 struct SessionInfo {
     SessionPhase phase;
+    bool isSealed; // call-phase orders only by commit and reveal (see SealedAuction)
     uint40 callDeadline;
     uint40 closesAt;
     bool cleared;
@@ -128,9 +129,12 @@ interface ICarbonExchange {
     error ExchangeOrderClosed(uint256 orderId);
     error ExchangeNothingToClaim(uint256 orderId);
     error ExchangeBatchSize(uint256 size, uint256 max);
+    error ExchangeSealedSession(uint32 market, uint32 session);
+    error ExchangeNotSealer(address caller);
 
     event MarketCreated(uint32 indexed market, address indexed operator, MarketParams params);
-    event SessionOpened(uint32 indexed market, uint32 indexed session, uint40 callDeadline, uint40 closesAt);
+    event SessionOpened(uint32 indexed market, uint32 indexed session, uint40 callDeadline, uint40 closesAt, bool isSealed);
+    event SealerBound(address indexed sealer);
     event Deposited(address indexed account, address indexed token, uint256 amount);
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
     event OrderPlaced(
@@ -154,8 +158,21 @@ interface ICarbonExchange {
     /// @notice Creates a market operated by the caller (an active PLATFORM or REGULATOR), who receives its fees.
     function createMarket(MarketParams calldata params) external returns (uint32 market);
 
-    /// @notice Opens the market's next session (its operator), after the previous one closed.
-    function openSession(uint32 market, uint40 callDeadline, uint40 closesAt) external returns (uint32 session);
+    /// @notice Opens the market's next session (its operator), after the previous one closed. In a sealed
+    /// session the call phase takes orders only as revealed commitments (SealedAuction).
+    function openSession(uint32 market, uint40 callDeadline, uint40 closesAt, bool isSealed)
+        external
+        returns (uint32 session);
+
+    /// @notice Binds the sealed-bid contract, once, by the deployer.
+    function bindSealer(address sealer) external;
+
+    /// @notice The sealed-bid contract that places revealed orders.
+    function sealer() external view returns (address);
+
+    /// @notice Places `owner`'s revealed order in a sealed session's call phase, with every entry check made
+    /// on `owner` and funds locked from `owner`'s deposit. Only the sealer.
+    function placeRevealed(address owner, uint32 market, OrderInput calldata order) external returns (uint256 orderId);
 
     /// @notice Moves `amount` of `token` (a market's asset or settlement token) from the caller into its deposit.
     function deposit(address token, uint256 amount) external;
@@ -192,5 +209,4 @@ interface ICarbonExchange {
     function sessionOf(uint32 market, uint32 session) external view returns (SessionInfo memory);
     function orderOf(uint256 orderId) external view returns (OrderInfo memory);
     function freeBalance(address account, address token) external view returns (uint256);
-    function bestTicks(uint32 market) external view returns (bool hasBid, uint16 bid, bool hasAsk, uint16 ask);
 }
