@@ -31,7 +31,7 @@ from rich.table import Table
 
 from carbon_sdk.errors import CarbonError, InvalidInput
 from carbon_sdk.readings import parse_time as parse_unix_or_iso
-from carbon_sdk.types import MemberStatus, Role
+from carbon_sdk.types import MemberStatus, Role, timestamp
 from carbon_sdk.units import format_tonnes, tonnes
 
 # Wide tables when the output is a file or a pipe (logs, CI), the terminal's width otherwise.
@@ -1672,16 +1672,38 @@ def market_show(obj: Context, market_id: int) -> None:
 @click.option("--call-deadline", required=True,
               help="End of the call auction: ISO 8601, unix seconds or +SECONDS/+1h after the chain's clock.")
 @click.option("--closes-at", required=True, help="End of continuous trading (same forms).")
+@click.option("--sealed", is_flag=True, help="Sealed call auction: orders only by commit and reveal "
+              "(then set the commit deadline and bond with `market seal`).")
 @click.pass_obj
-def market_open_session(obj: Context, market_id: int, call_deadline: str, closes_at: str) -> None:
+def market_open_session(obj: Context, market_id: int, call_deadline: str, closes_at: str, sealed: bool) -> None:
     """Open the market's next session (its operator), once the previous one is closed."""
     client = _run(obj.client)
     now = _run(lambda: chain_time(client))
     deadline = _run(lambda: parse_time(call_deadline, now, "call-deadline"))
     closes = _run(lambda: parse_time(closes_at, now, "closes-at"))
-    s = _run(lambda: client.exchange.open_session(market_id, call_deadline=deadline, closes_at=closes))
+    s = _run(lambda: client.exchange.open_session(market_id, call_deadline=deadline, closes_at=closes,
+                                                  sealed=sealed))
     m, money = _run(lambda: market_money(client, market_id))
     console.print(session_table(m, s, money))
+
+
+@market_group.command("seal")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.option("--commit-deadline", required=True, help="End of commitments (before the call deadline): ISO 8601, "
+              "unix seconds or +SECONDS after the chain's clock; reveals run from then to the call deadline.")
+@click.option("--bond", required=True, help="Bond per commitment, in the settlement token (e.g. 50.00).")
+@click.pass_obj
+def market_seal(obj: Context, market_id: int, commit_deadline: str, bond: str) -> None:
+    """Set the commit deadline and bond of the market's current sealed session (its operator)."""
+    client = _run(obj.client)
+    now = _run(lambda: chain_time(client))
+    deadline = _run(lambda: parse_time(commit_deadline, now, "commit-deadline"))
+    m, money = _run(lambda: market_money(client, market_id))
+    units = _run(lambda: money.parse(bond, "bond"))
+    round_ = _run(lambda: client.exchange.configure_sealed(market_id, commit_deadline=deadline, bond=units))
+    console.print(f"market {market_id} session {m.session}: commitments until {_when(timestamp(round_['commit_deadline']))}, "
+                  f"reveals until {_when(timestamp(round_['call_deadline']))}, bond {money.format(round_['bond'])}",
+                  soft_wrap=True)
 
 
 @market_group.command("session")
@@ -1849,6 +1871,62 @@ def order_place(obj: Context, market_id: int, side: str, lots: int, price: str, 
     else:
         back = f"; {_n(left, 'lot')} came back unfilled" if left else ""
         console.print(f"{what}: {filled}, settled at once{back} (tx {placed.tx_hash})", soft_wrap=True)
+
+
+@order_group.command("commit")
+@click.argument("market_id", metavar="MARKET", type=int)
+@click.argument("side", type=click.Choice(["bid", "ask"], case_sensitive=False))
+@click.argument("lots", type=int)
+@click.argument("price")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to keep the order and its salt until the reveal (JSON; keep it private).")
+@click.pass_obj
+def order_commit(obj: Context, market_id: int, side: str, lots: int, price: str, save_path: Path) -> None:
+    """Commit to a limit order of a sealed session (its bond is paid now, returned at the reveal)."""
+    client = _run(obj.client)
+    m, money = _run(lambda: market_money(client, market_id))
+    tick = _run(lambda: parse_price(price, m, money))
+    sealed = _run(lambda: client.exchange.commit_order(market_id, side, lots, tick))
+    save_path.write_text(json.dumps({"market": sealed.market, "session": sealed.session, "side": sealed.order.side.name,
+                                     "lots": sealed.order.lots, "tick": sealed.order.tick, "kind": sealed.order.kind.name,
+                                     "salt": "0x" + sealed.salt.hex(), "commitment": "0x" + sealed.commitment.hex(),
+                                     "tx_hash": sealed.tx_hash}, indent=2) + "\n")
+    console.print(f"committed {side.lower()} of {_n(lots, 'lot')} at {money.price(m.price(tick))}: commitment "
+                  f"0x{sealed.commitment.hex()} (saved to {save_path}; reveal it with `order reveal`)", soft_wrap=True)
+
+
+@order_group.command("reveal")
+@click.argument("saved", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def order_reveal(obj: Context, saved: Path) -> None:
+    """Reveal a committed order (after the commit deadline, before the call deadline): it is placed."""
+    from carbon_sdk.exchange import OrderKind, OrderSpec, SealedOrder, Side
+
+    client = _run(obj.client)
+    try:
+        data = json.loads(saved.read_text())
+        sealed = SealedOrder(data["market"], data["session"],
+                             OrderSpec(Side[data["side"]], int(data["lots"]), int(data["tick"]), OrderKind[data["kind"]]),
+                             bytes.fromhex(data["salt"][2:]), bytes.fromhex(data["commitment"][2:]), data["tx_hash"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{saved} is not a saved commitment: {exc}") from None
+    placed = _run(lambda: client.exchange.reveal(sealed))
+    console.print(f"revealed: order {placed.order_id} rests in the call auction; bond returned (tx {placed.tx_hash})",
+                  soft_wrap=True)
+
+
+@order_group.command("forfeit")
+@click.argument("commitments", nargs=-1, required=True)
+@click.pass_obj
+def order_forfeit(obj: Context, commitments: tuple[str, ...]) -> None:
+    """Send the bonds of commitments not revealed by the call deadline to the market's operator (anyone)."""
+    client = _run(obj.client)
+    try:
+        hashes = [bytes.fromhex(c[2:] if c.startswith("0x") else c) for c in commitments]
+    except ValueError:
+        raise click.ClickException("commitments are 0x-hex hashes") from None
+    total = _run(lambda: client.exchange.forfeit(hashes))
+    console.print(f"{_n(len(hashes), 'commitment')} forfeited: {total} settlement units of bonds to the operator")
 
 
 @order_group.command("batch")

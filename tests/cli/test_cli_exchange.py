@@ -258,3 +258,37 @@ def test_refusals_exit_non_zero_name_the_error_and_change_nothing(carbon, market
     out = carbon("claim", m)
     assert "4 orders settled" in out
     assert x.free_balance(period.allowance, buyer.address) == tonnes(10)
+
+
+# ---------------------------------------------------------------- a sealed session through the CLI
+
+
+def test_a_sealed_session_through_the_cli(carbon, market, tmp_path):
+    period, platform, (seller,), (buyer,) = traders(market, 1, 1)
+    x = market.regulator.exchange
+    platform.settlement.issue(seller.address, 1_000_000, fiat_reference="bond money")
+    carbon("market", "create", f"allowance:{period.id}", "settlement", "--lot-size", "1", "--tick-size", "1.00",
+           key=platform)
+    m = x.contract.call("marketCount")
+    carbon("market", "open-session", m, "--call-deadline", "+1000", "--closes-at", "+5000", "--sealed", key=platform)
+    out = carbon("market", "seal", m, "--commit-deadline", "+500", "--bond", "50.00", key=platform)
+    assert "bond 50.00" in out
+    carbon("deposit", f"allowance:{period.id}", "100", key=seller)
+    carbon("deposit", "settlement", "10000.00", key=buyer)
+    out = carbon("order", "place", m, "bid", "10", "90.00", key=buyer, ok=False)
+    assert "ExchangeSealedSession" in out
+    carbon("order", "commit", m, "ask", "10", "80.00", "--save", tmp_path / "ask.json", key=seller)
+    carbon("order", "commit", m, "bid", "10", "90.00", "--save", tmp_path / "bid.json", key=buyer)
+    assert x.orders(m) == []  # nothing in the book before the reveals
+    out = carbon("order", "reveal", tmp_path / "ask.json", key=seller, ok=False)  # too early
+    assert "SealedRevealClosed" in out
+    start = x.session(m).call_deadline - 1000
+    market.mine_at(start + 500)
+    carbon("order", "reveal", tmp_path / "ask.json", key=seller)
+    carbon("order", "reveal", tmp_path / "bid.json", key=buyer)
+    assert sorted(o.open_lots for o in x.orders(m)) == [10, 10]
+    market.mine_at(start + 1000)
+    out = carbon("clear", m)
+    assert x.session(m).phase is SessionPhase.CONTINUOUS
+    [fill] = x.fills(m)
+    assert (fill.lots, fill.price2) == (10, 170)
