@@ -352,12 +352,10 @@ class ExchangeModule:
         """The orders of a session that a claim would pay now."""
         current = self.session(market, session)
         out = []
+        if current.phase is SessionPhase.CLEARING:  # claims wait for the auction's price
+            return []
         for order in self.orders(market, current.session):
-            if order.claimed or current.phase in (SessionPhase.CALL, SessionPhase.CLEARING) and order.open_lots:
-                continue
-            if current.phase is SessionPhase.CLEARING:
-                continue
-            if order.open_lots == 0 or current.phase is SessionPhase.CLOSED:
+            if not order.claimed and (order.open_lots == 0 or current.phase is SessionPhase.CLOSED):
                 out.append(order.id)
         return out
 
