@@ -1,44 +1,65 @@
 """A plain-Python reference model of the exchange's rules (docs/exchange.md, DESIGN 2.5).
 
-Tests drive this model and ``CarbonExchange.sol`` with the same operations and compare fills, prices, fees,
-refunds and balances, so the model is written for clarity, not speed, and holds no chain state::
+Tests drive this model and ``CarbonExchange.sol`` with the same operations and compare what they emit,
+event by event (trades, placements, cancellations, claims, taker settlements), the orders' records and the
+free balances. So the model keeps the contract's own bookkeeping, written for clarity rather than speed::
 
-    spec = MarketSpec(lot_size=10**6, tick_size=2, min_lots=1, buyer_fee_bps=25, seller_fee_bps=15,
-                      margin_bps=50, pricing="midpoint", fee_recipient="platform")
+    spec = MarketSpec(lot_size=10**6, tick_size=2, buyer_fee_bps=25, seller_fee_bps=15, margin_bps=50,
+                      pricing="midpoint", operator="platform", market=1)
     model = ExchangeModel(spec)
     model.deposit("alice", "settlement", 10**6)
     model.open_session()
-    bid = model.place("alice", "bid", lots=5, price_ticks=105)
+    bid = model.place("alice", "bid", lots=5, tick=105)   # the contract's packed order id
     ...
-    model.end_call()                   # the call deadline passed
+    model.end_call()                                     # the call deadline passed
     while not model.clear(max_steps=10):
         pass
     model.claim([bid])
     assert model.invariants() == []
 
-Integers only. A midpoint may fall between two ticks, so prices are kept in *half-ticks*
-(``price_half_ticks = 2 * ticks``); the market requires ``lot_size * tick_size`` to be a multiple of
-``2 * 10**6``, so every value is an exact integer. A rejected operation raises a :class:`ModelError`
-subclass named like the contract's custom error and changes nothing; malformed arguments (a float, an
-unknown side) raise :class:`~carbon_sdk.errors.InvalidInput`, which the contract's ABI could not even encode.
+What the model mirrors exactly, because the results depend on it:
+
+- **Order ids** pack ``market << 120 | session << 88 | side << 80 | tick << 64 | index``; the index counts the
+  orders *stored* at that (session, side, tick), FIFO. An order that never rests (filled at once, a market
+  order, or one that ran out of ``max_fills``) gets no id: :meth:`ExchangeModel.place` returns 0, and so do the
+  taker's side of its trades (``Fill.bid_order`` or ``ask_order``), as in the contract's events.
+- **The book**: per (session, side) the set of ticks that hold orders, and per tick a FIFO with a head. A fill
+  that closes an order moves its level's head past it at once; cancelled orders (by their owner or by
+  self-trade prevention) stay in their FIFO until a walk (clearing or a taker) skips them, and a tick leaves
+  the set only when a walk finds its FIFO exhausted. Each skipped order and each retired tick costs one unit
+  of the walk's budget (``max_steps``, ``max_fills``), exactly like a matched pair or a fill, so a call runs
+  out at the same point as on chain.
+- **Settlement per order**: an order's fills are recorded in it (``filled_lots``, ``value``; UNIFORM auction
+  lots are priced when clearing is done); its fee is charged once, on its total value, rounded down, when it is
+  settled. A resting order is settled when it closes: by the taker that completes it, at once when a self-trade
+  cancels it in continuous trading, otherwise by a claim.
+
+Integers only: prices are in ticks, auction midpoints in half-ticks (``price2``); ``lot_size * tick_size`` is a
+multiple of ``2 * 10**6``, so every value is exact. A rejected operation raises a :class:`ModelError` subclass
+whose ``contract_name`` and ``arguments`` are the contract's custom error and its arguments, and changes
+nothing; malformed arguments (a float, an unknown side, a tick above 65,535) raise
+:class:`~carbon_sdk.errors.InvalidInput`, as the contract's ABI could not even encode them.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections import deque
-from dataclasses import dataclass, field
+import copy
+from contextlib import contextmanager
+from dataclasses import InitVar, dataclass, field
 from enum import IntEnum
-from fractions import Fraction
-from typing import Any, Hashable, Iterable, Iterator
+from typing import Any, Hashable, Iterable, Iterator, Sequence
 
 from carbon_sdk.errors import CarbonError, InvalidInput
-from carbon_sdk.types import ParsableEnum
+from carbon_sdk.types import ParsableEnum, Role
 
 UNITS_PER_TONNE = 10**6
 BPS = 10_000
 MAX_FEE_BPS = 1_000
 MAX_MARGIN_BPS = 10_000
+MAX_BATCH = 100  # orders per placeOrders, ids per claim
+MAX_TICK = 2**16 - 1
+MAX_LOTS = 2**32 - 1
+NO_LIMIT = 2**256 - 1  # max_fills / max_steps without a bound
 ASSET = "asset"
 SETTLEMENT = "settlement"
 TOKENS = (ASSET, SETTLEMENT)
@@ -67,14 +88,24 @@ class Pricing(ParsableEnum):
     UNIFORM = 1  # every pair at the midpoint of the last matched pair
 
 
-# --- errors: the contract's custom errors, by name -----------------------------------------------------------
+class CancelReason(IntEnum):
+    OWNER = 0
+    SELF_TRADE = 1
+
+
+def order_id(market: int, session: int, side: Side, tick: int, index: int) -> int:
+    """The contract's packed order id."""
+    return market << 120 | session << 88 | int(side) << 80 | tick << 64 | index
+
+
+# --- errors: the contract's custom errors, by name and arguments ---------------------------------------------
 
 
 class ModelError(CarbonError):
     """The contract would revert; the model changed nothing.
 
-    ``arguments`` mirrors the custom error's; ``contract_name`` is the error ``CarbonExchange`` declares for
-    the same refusal, so a test driving both can compare ``exc.contract_name`` with the chain's error name.
+    ``contract_name`` is the custom error ``CarbonExchange`` raises for the same refusal and ``arguments`` its
+    arguments, named as in the ABI (accounts are the model's account keys, tokens ``"asset"``/``"settlement"``).
     """
 
     contract_name = ""
@@ -103,20 +134,28 @@ class MarketOrderInCall(WrongPhase):
     contract_name = "ExchangeMarketOrderInCall"
 
 
-class ZeroQuantity(ModelError):
-    """A deposit or withdrawal of nothing (or a clearing call allowed no step)."""
+class SealedSession(WrongPhase):
+    """A sealed session's call phase takes orders only as revealed commitments (:meth:`ExchangeModel.place_revealed`)."""
+
+    contract_name = "ExchangeSealedSession"
+
+
+class ZeroAmount(ModelError):
+    """A deposit or withdrawal of nothing, or fees collected when none accrued."""
 
     contract_name = "ExchangeZeroAmount"
 
 
+ZeroQuantity = ZeroAmount  # the former name
+
+
 class BadQuantity(ModelError):
-    """An order's lots are not a valid quantity."""
+    """Zero lots, or fewer than the market's ``minLots``."""
 
     contract_name = "ExchangeBadQuantity"
 
 
-class BelowMinimum(BadQuantity):
-    """Fewer lots than the market's ``minLots`` (zero lots included: ``minLots`` is at least 1)."""
+BelowMinimum = BadQuantity  # the former name
 
 
 class BadPrice(ModelError):
@@ -132,7 +171,7 @@ class InsufficientFree(ModelError):
 
 
 class UnknownOrder(ModelError):
-    """No order has this id."""
+    """No stored order has this id."""
 
     contract_name = "ExchangeUnknownOrder"
 
@@ -144,29 +183,87 @@ class NotOwner(ModelError):
 
 
 class AlreadyClosed(ModelError):
-    """The order has nothing left to cancel (filled, cancelled or returned)."""
+    """The order has no open lots left to cancel (filled, cancelled, or claimed after its session closed)."""
 
     contract_name = "ExchangeOrderClosed"
+
+
+class NothingToClaim(ModelError):
+    """The order is settled already, still open before its session closed, or its session is clearing."""
+
+    contract_name = "ExchangeNothingToClaim"
+
+
+class BatchSize(ModelError):
+    """A batch of no orders or ids, or of more than 100."""
+
+    contract_name = "ExchangeBatchSize"
+
+
+class UnknownToken(ModelError, InvalidInput):
+    """Neither of the market's tokens."""
+
+    contract_name = "ExchangeUnknownToken"
+
+
+class InvalidMarket(ModelError, InvalidInput):
+    """A market parameter out of range; ``field`` numbers the check as the contract does (1 lot or tick size
+    zero, 2 lot x tick not a multiple of 2e6, 3 lot value too large, 4 minLots zero, 5 a fee over 1,000 bps,
+    6 margin over 10,000 bps, 7 role masks)."""
+
+    contract_name = "ExchangeInvalidMarket"
+
+
+class TraderInactive(ModelError):
+    contract_name = "ExchangeTraderInactive"
+
+
+class TraderInDebt(ModelError):
+    contract_name = "ExchangeTraderInDebt"
+
+
+class RoleNotAllowed(ModelError):
+    contract_name = "ExchangeRoleNotAllowed"
+
+
+class RegionMismatch(ModelError):
+    contract_name = "ExchangeRegionMismatch"
 
 
 # --- the market ------------------------------------------------------------------------------------------------
 
 
-def _int(value: Any, what: str, minimum: int = 0) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidInput(f"{what} must be an integer >= {minimum}, got {value!r}")
+def _int(value: Any, what: str, minimum: int = 0, maximum: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (
+            maximum is not None and value > maximum):
+        bound = f" and <= {maximum}" if maximum is not None else ""
+        raise InvalidInput(f"{what} must be an integer >= {minimum}{bound}, got {value!r}")
     return value
 
 
 def _token(token: str) -> str:
     if token not in TOKENS:
-        raise InvalidInput(f"unknown token {token!r}: expected 'asset' or 'settlement'")
+        raise UnknownToken(token=token)
     return token
+
+
+def _roles(roles: Iterable[Role | str | int] | None) -> frozenset[Role] | None:
+    if roles is None:
+        return None
+    try:
+        return frozenset(Role.parse(r) for r in roles)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 @dataclass(frozen=True)
 class MarketSpec:
-    """A market's parameters and its arithmetic (value, fees, margin, locks), all exact integers."""
+    """A market's parameters and its arithmetic (value, fees, margin, locks, payouts), all exact integers.
+
+    ``operator`` receives the fees (by :meth:`ExchangeModel.collect_fees`); ``market`` is the market's id,
+    packed into order ids. ``seller_roles``/``buyer_roles`` of None let any role trade (the model's default);
+    ``region`` 0 is a national market. ``fee_recipient`` is the former name of ``operator``.
+    """
 
     lot_size: int  # asset units per lot (6 decimals: 10**6 = one tonne)
     tick_size: int  # settlement units per tonne per tick
@@ -175,125 +272,249 @@ class MarketSpec:
     seller_fee_bps: int = 0
     margin_bps: int = 0
     pricing: Pricing = Pricing.MIDPOINT
-    fee_recipient: Hashable = "fee-recipient"
+    operator: Hashable = "operator"
+    market: int = 1
+    region: int = 0
+    seller_roles: frozenset[Role] | None = None
+    buyer_roles: frozenset[Role] | None = None
+    fee_recipient: InitVar[Hashable] = None
 
-    def __post_init__(self) -> None:
-        _int(self.lot_size, "lot_size", 1)
-        _int(self.tick_size, "tick_size", 1)
-        _int(self.min_lots, "min_lots", 1)
-        for name, limit in (("buyer_fee_bps", MAX_FEE_BPS), ("seller_fee_bps", MAX_FEE_BPS),
-                            ("margin_bps", MAX_MARGIN_BPS)):
-            if _int(getattr(self, name), name) > limit:
-                raise InvalidInput(f"{name} {getattr(self, name)} is above the limit of {limit}")
-        if (self.lot_size * self.tick_size) % (2 * UNITS_PER_TONNE):
-            # Otherwise a lot at a half tick would be worth a fraction of a unit.
-            raise InvalidInput(f"lot_size * tick_size ({self.lot_size * self.tick_size}) must be a multiple of "
-                               f"2 * 10**6 so that any lots at any half tick are worth whole units")
+    def __post_init__(self, fee_recipient: Hashable) -> None:
+        if fee_recipient is not None:
+            object.__setattr__(self, "operator", fee_recipient)
         object.__setattr__(self, "pricing", Pricing.parse(self.pricing))
+        object.__setattr__(self, "seller_roles", _roles(self.seller_roles))
+        object.__setattr__(self, "buyer_roles", _roles(self.buyer_roles))
+        # The contract's checks, in its order (the field numbers of ExchangeInvalidMarket).
+        if _int(self.lot_size, "lot_size", 0, 2**64 - 1) == 0 or _int(self.tick_size, "tick_size", 0, 2**64 - 1) == 0:
+            raise InvalidMarket(field=1)
+        if (self.lot_size * self.tick_size) % (2 * UNITS_PER_TONNE):
+            raise InvalidMarket(field=2)  # a lot at a half tick would be worth a fraction of a unit
+        if self.unit >= 2**48:
+            raise InvalidMarket(field=3)
+        if _int(self.min_lots, "min_lots", 0, 2**24 - 1) == 0:
+            raise InvalidMarket(field=4)
+        if _int(self.buyer_fee_bps, "buyer_fee_bps", 0, 2**16 - 1) > MAX_FEE_BPS or \
+                _int(self.seller_fee_bps, "seller_fee_bps", 0, 2**16 - 1) > MAX_FEE_BPS:
+            raise InvalidMarket(field=5)
+        if _int(self.margin_bps, "margin_bps", 0, 2**16 - 1) > MAX_MARGIN_BPS:
+            raise InvalidMarket(field=6)
+        for roles in (self.seller_roles, self.buyer_roles):
+            if roles is not None and (not roles or Role.NONE in roles):
+                raise InvalidMarket(field=7)
+        _int(self.market, "market", 1, 2**32 - 1)
+        _int(self.region, "region", 0, 2**32 - 1)
 
-    def value(self, lots: int, price_half_ticks: int) -> int:
-        """Settlement units for ``lots`` at ``price_half_ticks / 2`` ticks: exact by the market's rule."""
-        return lots * self.lot_size * price_half_ticks * self.tick_size // (2 * UNITS_PER_TONNE)
+    @property
+    def unit(self) -> int:
+        """Settlement units of one lot at one tick (even)."""
+        return self.lot_size * self.tick_size // UNITS_PER_TONNE
 
-    def tick_value(self, lots: int, price_ticks: int) -> int:
-        return self.value(lots, 2 * price_ticks)
+    def value(self, lots: int, price2: int) -> int:
+        """Settlement units for ``lots`` at ``price2 / 2`` ticks: exact by the market's rule."""
+        return lots * price2 * self.unit // 2
+
+    def tick_value(self, lots: int, tick: int) -> int:
+        return lots * tick * self.unit
+
+    def fee(self, side: Side, value: int) -> int:
+        """The fee an order of ``side`` pays on its total ``value``, rounded down."""
+        return value * (self.buyer_fee_bps if side is Side.BID else self.seller_fee_bps) // BPS
 
     def buyer_fee(self, value: int) -> int:
-        return value * self.buyer_fee_bps // BPS
+        return self.fee(Side.BID, value)
 
     def seller_fee(self, value: int) -> int:
-        return value * self.seller_fee_bps // BPS
+        return self.fee(Side.ASK, value)
 
-    def margin(self, lots: int, price_ticks: int) -> int:
-        return self.tick_value(lots, price_ticks) * self.margin_bps // BPS
+    def margin(self, lots: int, tick: int) -> int:
+        return self.tick_value(lots, tick) * self.margin_bps // BPS
 
     def asset(self, lots: int) -> int:
         return lots * self.lot_size
 
-    def bid_lock(self, lots: int, price_ticks: int) -> int:
-        """What a bid locks for ``lots`` at its limit, margin aside: value plus buyer fee.
-
-        The part of the lock that belongs to ``k`` of an order's ``r`` remaining lots is
-        ``bid_lock(r) - bid_lock(r - k)``, so the order's whole lock is given back to the unit in the end.
-        """
-        value = self.tick_value(lots, price_ticks)
-        return value + self.buyer_fee(value)
-
-    def order_lock(self, side: Side | str, lots: int, price_ticks: int) -> dict[str, int]:
-        """Everything an order locks when placed, per token."""
-        margin = self.margin(lots, price_ticks)
+    def order_lock(self, side: Side | str, lots: int, tick: int) -> dict[str, int]:
+        """What an order locks when placed, per token: a bid ``v + fee(v) + margin(v)`` settlement units, an ask
+        its asset and ``margin(v)``, with ``v`` the value of all its lots at its limit (or worst) price."""
+        v = self.tick_value(lots, tick)
         if Side.parse(side) is Side.BID:
-            return {ASSET: 0, SETTLEMENT: self.bid_lock(lots, price_ticks) + margin}
-        return {ASSET: self.asset(lots), SETTLEMENT: margin}
+            return {ASSET: 0, SETTLEMENT: v + self.buyer_fee(v) + self.margin(lots, tick)}
+        return {ASSET: self.asset(lots), SETTLEMENT: self.margin(lots, tick)}
 
-    def price_per_tonne(self, price_half_ticks: int) -> Fraction:
-        """Settlement units per tonne at ``price_half_ticks``."""
-        return Fraction(price_half_ticks * self.tick_size, 2)
+    def payout(self, side: Side, lots: int, tick: int, filled: int, value: int) -> tuple[int, int, int]:
+        """(asset, settlement, fee) that settling an order of ``lots`` at ``tick`` which filled ``filled`` lots
+        for ``value`` pays: a bid gets its asset and its lock less ``value + fee``; an ask ``value - fee``,
+        its margin and its unsold asset. What the order locked is exactly payout + fee + the counterparties'
+        share, so nothing is created or lost."""
+        lock = self.order_lock(side, lots, tick)
+        fee = self.fee(side, value)
+        if side is Side.BID:
+            return self.asset(filled), lock[SETTLEMENT] - value - fee, fee
+        return self.asset(lots - filled), value - fee + lock[SETTLEMENT], fee
+
+    def price_per_tonne(self, price2: int) -> Any:
+        """Settlement units per tonne at ``price2`` half-ticks (a Fraction)."""
+        from fractions import Fraction
+
+        return Fraction(price2 * self.tick_size, 2)
 
 
-# --- outputs ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    """What the registry says of a trader (for the entry checks). The model's default: any trader may trade."""
+
+    role: Role | None = None
+    active: bool = True
+    region: int = 0
+    in_debt: bool = False
+
+
+# --- what the model emits: the contract's events ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deposited:
+    account: Hashable
+    token: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    account: Hashable
+    token: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Placed:
+    """OrderPlaced: an order rests in the book (its ``lots`` are all its lots, fills on entry included)."""
+
+    order_id: int
+    owner: Hashable
+    market: int
+    side: Side
+    tick: int
+    lots: int
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """OrderCancelled: the order's open lots were cancelled (by its owner, or by self-trade prevention)."""
+
+    order_id: int
+    lots: int
+    reason: CancelReason
 
 
 @dataclass(frozen=True)
 class Fill:
-    """One trade, in execution order.
+    """Trade: ``lots`` at ``price2`` half-ticks worth ``value``.
 
-    Auction fills (``phase`` CLEARING) carry no fees (``None``): an order's auction fees are charged on its
-    total auction value, by its claim. Under UNIFORM pricing the auction's fills are published when clearing
-    is done, all at the clearing price.
+    In continuous trading the price is the resting order's and the taker's id is 0 (it is stored, if at all,
+    only after it took). In a UNIFORM auction ``price2`` and ``value`` are 0 (the price comes with
+    AuctionCleared; :meth:`ExchangeModel.trades` fills it in). ``phase`` and ``taker`` (the placement's number,
+    1 for the first order placed in the model) are the model's own notes, not part of the event.
     """
 
+    market: int
     session: int
-    buy_order: int
-    sell_order: int
+    bid_order: int
+    ask_order: int
     lots: int
-    price_half_ticks: int
+    price2: int
     value: int
-    buyer_fee: int | None
-    seller_fee: int | None
-    phase: Phase
+    phase: Phase = field(default=Phase.CLEARING, compare=False)
+    taker: int = field(default=0, compare=False)
 
     @property
-    def price_ticks(self) -> Fraction:
-        return Fraction(self.price_half_ticks, 2)
+    def price_ticks(self) -> Any:
+        from fractions import Fraction
+
+        return Fraction(self.price2, 2)
 
 
 @dataclass(frozen=True)
-class OrderState:
-    id: int
+class AuctionCleared:
+    market: int
     session: int
-    account: Hashable
-    side: Side
-    kind: OrderKind
-    lots: int
-    price_ticks: int  # the limit, or a market order's worst price
-    margin: int
-    remaining: int  # lots still open (in the book, or awaiting the claim after the session closed)
-    auction_lots: int
-    auction_value: int | None  # None while a UNIFORM auction's price is not yet known
-    continuous_lots: int
-    returned_lots: int  # cancelled, removed by self-trade prevention, unfilled market/limit rest, claimed
-    auction_claimed: bool
-    closed: bool  # nothing open any more; the margin has been refunded
+    uniform_price2: int  # 0 for MIDPOINT, and for a UNIFORM auction that matched nothing
 
 
 @dataclass(frozen=True)
 class Payout:
-    """What one order's claim paid: to its owner (per token) and to the fee recipient."""
+    """OrderClaimed: what settling one stored order paid its owner, and the fee it paid to the market."""
 
-    order: int
+    order_id: int
+    owner: Hashable
     asset: int
     settlement: int
     fee: int
 
 
 @dataclass(frozen=True)
+class TakerSettled:
+    """A new order that never rested, settled at once (``asset``/``settlement``: what it paid back, the
+    model's note, not part of the event)."""
+
+    market: int
+    taker: Hashable
+    side: Side
+    kind: OrderKind
+    lots: int
+    filled_lots: int
+    value: int
+    fee: int
+    asset: int = field(default=0, compare=False)
+    settlement: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class FeesCollected:
+    market: int
+    operator: Hashable
+    amount: int
+
+
+Event = Deposited | Withdrawn | Placed | Cancelled | Fill | AuctionCleared | Payout | TakerSettled | FeesCollected
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """A stored order, as the contract's ``orderOf`` returns it."""
+
+    id: int
+    owner: Hashable
+    market: int
+    session: int
+    side: Side
+    tick: int
+    index: int
+    lots: int
+    open_lots: int
+    filled_lots: int
+    auction_lots: int
+    value: int  # continuous fills, and MIDPOINT auction fills (UNIFORM auction lots are priced at settlement)
+    claimed: bool
+
+    @property
+    def closed(self) -> bool:
+        return self.open_lots == 0
+
+    @property
+    def cancelled_lots(self) -> int:
+        return self.lots - self.open_lots - self.filled_lots
+
+
+@dataclass(frozen=True)
 class SessionState:
     id: int
     phase: Phase
-    clearing_price_half_ticks: int | None  # UNIFORM, once clearing is done and something traded
-    last_pair_half_ticks: int | None  # the midpoint of the last pair matched in the auction so far
-    steps: int  # clearing steps taken
+    cleared: bool
+    uniform_price2: int
+    last_bid_tick: int
+    last_ask_tick: int
+    steps: int  # budget units the clearing calls used (pairs, self-trades, skipped orders, retired ticks)
 
 
 # --- internals -------------------------------------------------------------------------------------------------
@@ -305,89 +526,86 @@ class _Order:
     session: int
     account: Hashable
     side: Side
-    kind: OrderKind
+    tick: int
     lots: int
-    price_ticks: int
-    margin: int
-    remaining: int
+    open_lots: int
+    filled_lots: int = 0
     auction_lots: int = 0
-    auction_value: int = 0  # MIDPOINT: summed per pair; UNIFORM: set when clearing is done
-    continuous_lots: int = 0
-    returned_lots: int = 0
-    auction_claimed: bool = False
-    in_book: bool = False
+    value: int = 0
+    claimed: bool = False
 
 
-class _BookSide:
-    """Price levels of one side, each a FIFO queue of order ids; best price first."""
+@dataclass
+class _Level:
+    """The orders stored at one tick, FIFO; those before ``head`` were walked past (closed)."""
 
-    def __init__(self, side: Side):
-        self.side = side
-        self.prices: list[int] = []  # ascending
-        self.levels: dict[int, deque[int]] = {}
+    orders: list[int] = field(default_factory=list)
+    head: int = 0
 
-    def best_price(self) -> int | None:
-        if not self.prices:
+
+@dataclass
+class _Book:
+    """One side of one session's book: the ticks that hold orders (some maybe all closed until a walk retires
+    them: the contract's bitmap) and each tick's FIFO."""
+
+    side: Side
+    ticks: set[int] = field(default_factory=set)
+    levels: dict[int, _Level] = field(default_factory=dict)
+
+    def best_tick(self) -> int | None:
+        if not self.ticks:
             return None
-        return self.prices[-1] if self.side is Side.BID else self.prices[0]
+        return max(self.ticks) if self.side is Side.BID else min(self.ticks)
 
-    def head(self) -> int | None:
-        price = self.best_price()
-        return None if price is None else self.levels[price][0]
 
-    def add(self, price: int, order_id: int) -> None:
-        if price not in self.levels:
-            insort(self.prices, price)
-            self.levels[price] = deque()
-        self.levels[price].append(order_id)
-
-    def remove(self, price: int, order_id: int) -> None:
-        level = self.levels[price]
-        level.remove(order_id)
-        if not level:
-            del self.levels[price]
-            self.prices.pop(bisect_left(self.prices, price))
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        """(price, order id), best price first, earliest first at a price."""
-        prices = reversed(self.prices) if self.side is Side.BID else iter(self.prices)
-        for price in prices:
-            for order_id in self.levels[price]:
-                yield price, order_id
+@dataclass
+class _Budget:
+    left: int
 
 
 @dataclass
 class _Session:
     id: int
+    sealed: bool = False
     phase: Phase = Phase.CALL
-    bids: _BookSide = field(default_factory=lambda: _BookSide(Side.BID))
-    asks: _BookSide = field(default_factory=lambda: _BookSide(Side.ASK))
-    last_pair_half_ticks: int | None = None
-    clearing_price_half_ticks: int | None = None
-    pending: list[tuple[int, int, int]] = field(default_factory=list)  # UNIFORM (buy, sell, lots) awaiting price
-    auction_orders: dict[int, None] = field(default_factory=dict)  # ordered set of orders with auction fills
+    cleared: bool = False
+    uniform_price2: int = 0
+    last_bid_tick: int = 0
+    last_ask_tick: int = 0
     steps: int = 0
+    bids: _Book = field(default_factory=lambda: _Book(Side.BID))
+    asks: _Book = field(default_factory=lambda: _Book(Side.ASK))
 
-    def book(self, side: Side) -> _BookSide:
+    def book(self, side: Side) -> _Book:
         return self.bids if side is Side.BID else self.asks
+
+
+def _crosses(side: Side, limit: int, resting_tick: int) -> bool:
+    """Whether a new order of ``side`` at ``limit`` trades with a resting order at ``resting_tick``."""
+    return resting_tick <= limit if side is Side.BID else resting_tick >= limit
 
 
 # --- the model -------------------------------------------------------------------------------------------------
 
 
 class ExchangeModel:
-    """One market of the exchange: deposit accounts, sessions, the auction, continuous trading, claims."""
+    """One market of the exchange: deposit accounts, sessions, the auction, continuous trading, settlement.
+
+    Time is explicit: :meth:`end_call` is the call deadline passing, :meth:`close` the closing time.
+    """
 
     def __init__(self, spec: MarketSpec):
         self.spec = spec
-        self.fills: list[Fill] = []
-        self.fees_collected = 0  # settlement units credited to the fee recipient so far
+        self.profiles: dict[Hashable, Profile] = {}
+        self.events: list[Event] = []
+        self.fees_accrued = 0
         self._orders: dict[int, _Order] = {}
-        self._by_account: dict[Hashable, list[int]] = {}
         self._sessions: list[_Session] = []
         self._free: dict[Hashable, dict[str, int]] = {}
         self._deposited = dict.fromkeys(TOKENS, 0)
         self._withdrawn = dict.fromkeys(TOKENS, 0)
+        self._placements: list[tuple[Side, OrderKind, int]] = []  # (side, kind, tick) per order placed
+        self._taker_of: dict[int, int] = {}  # a stored order's placement number (its entry fills carry id 0)
 
     # -- sessions --
 
@@ -402,12 +620,14 @@ class ExchangeModel:
 
     def session_state(self, session: int | None = None) -> SessionState:
         s = self._session(session)
-        return SessionState(s.id, s.phase, s.clearing_price_half_ticks, s.last_pair_half_ticks, s.steps)
+        return SessionState(s.id, s.phase, s.cleared, s.uniform_price2, s.last_bid_tick, s.last_ask_tick, s.steps)
 
-    def open_session(self) -> int:
+    def open_session(self, sealed: bool = False) -> int:
+        """Open the next session (after the previous one closed); a sealed one takes CALL-phase orders only as
+        revealed commitments (the commitments and bonds live in SealedAuction, outside this model)."""
         if self._sessions and self.phase is not Phase.CLOSED:
-            raise SessionOpen(session=self.session, phase=self.phase)
-        self._sessions.append(_Session(len(self._sessions) + 1))
+            raise SessionOpen(market=self.spec.market, session=self.session)
+        self._sessions.append(_Session(len(self._sessions) + 1, sealed=sealed))
         return self.session
 
     def end_call(self) -> None:
@@ -416,105 +636,138 @@ class ExchangeModel:
         self._sessions[-1].phase = Phase.CLEARING
 
     def clear(self, max_steps: int) -> bool:
-        """Run at most ``max_steps`` auction steps; True once clearing is done (the session is CONTINUOUS).
-
-        Finding that nothing crosses any more is not a step, so a book with no crossing orders is done at once.
-        """
-        _int(max_steps, "max_steps")
+        """One ``clear`` call of at most ``max_steps`` budget units; True once clearing is done (the session is
+        then CONTINUOUS). A call that spends its last unit on a pair returns False even if nothing crosses any
+        more: the next call finds that out."""
+        _int(max_steps, "max_steps", 0, NO_LIMIT)
         self._require(Phase.CLEARING)
-        if max_steps == 0:
-            raise ZeroQuantity(what="max_steps")
         session = self._sessions[-1]
-        for _ in range(max_steps):
-            if not self._auction_step(session):
-                break
-        if self._crossing_pair(session) is not None:
-            return False
-        self._finish_clearing(session)
-        return True
+        budget = _Budget(max_steps)
+        done = False
+        while budget.left and not done:
+            done = self._clear_step(session, budget)
+        session.steps += max_steps - budget.left
+        if done:
+            session.cleared = True
+            if self.spec.pricing is Pricing.UNIFORM:
+                session.uniform_price2 = session.last_bid_tick + session.last_ask_tick
+            self.events.append(AuctionCleared(self.spec.market, session.id, session.uniform_price2))
+            session.phase = Phase.CONTINUOUS
+        return done
 
     def close(self) -> None:
         """The closing time passed: CONTINUOUS -> CLOSED (clearing must be done first)."""
         self._require(Phase.CONTINUOUS)
         self._sessions[-1].phase = Phase.CLOSED
 
-    # -- deposits --
+    # -- deposits and fees --
 
     def deposit(self, account: Hashable, token: str, amount: int) -> None:
         _token(token)
         if _int(amount, "amount") == 0:
-            raise ZeroQuantity(what="amount")
+            raise ZeroAmount()
         self._credit(account, token, amount)
         self._deposited[token] += amount
+        self.events.append(Deposited(account, token, amount))
 
     def withdraw(self, account: Hashable, token: str, amount: int) -> None:
         _token(token)
         if _int(amount, "amount") == 0:
-            raise ZeroQuantity(what="amount")
+            raise ZeroAmount()
         free = self.free(account, token)
         if amount > free:
-            raise InsufficientFree(account=account, token=token, needed=amount, free=free)
+            raise InsufficientFree(account=account, token=token, free=free, needed=amount)
         self._free[account][token] -= amount
         self._withdrawn[token] += amount
+        self.events.append(Withdrawn(account, token, amount))
+
+    def collect_fees(self) -> int:
+        """Move the accrued fees into the operator's deposit (anyone may); returns the amount."""
+        amount = self.fees_accrued
+        if amount == 0:
+            raise ZeroAmount()
+        self.fees_accrued = 0
+        self._credit(self.spec.operator, SETTLEMENT, amount)
+        self.events.append(FeesCollected(self.spec.market, self.spec.operator, amount))
+        return amount
+
+    def set_profile(self, account: Hashable, **fields: Any) -> None:
+        """What the registry says of ``account`` (role, active, region, in_debt), for the entry checks."""
+        self.profiles[account] = Profile(**fields)
 
     # -- orders --
 
-    def place(self, account: Hashable, side: Side | str, lots: int, price_ticks: int,
+    def place(self, account: Hashable, side: Side | str, lots: int, tick: int,
               kind: OrderKind | str = OrderKind.LIMIT, max_fills: int | None = None) -> int:
-        """Place an order and return its id (sequential from 1 over the model's life).
+        """``placeOrder``: returns the order's id, or 0 if it never rested (settled at once).
 
-        In CALL the order only rests. In CONTINUOUS it first takes from the other side, walking at most
-        ``max_fills`` resting orders (None: no bound). A market order never rests; a limit order whose walk
-        ended on ``max_fills`` while it still crosses gives its remainder back rather than rest in a crossed book.
+        In CALL the order only rests. In CONTINUOUS it first takes from the other side, spending at most
+        ``max_fills`` budget units (None: no bound) on fills, skipped orders and retired ticks.
         """
-        side, kind = Side.parse(side), OrderKind.parse(kind)
-        _int(lots, "lots")
-        _int(price_ticks, "price_ticks")
-        if max_fills is not None:
-            _int(max_fills, "max_fills")
+        return self.place_many(account, [(side, lots, tick, kind)], max_fills, batch=False)[0]
+
+    def place_many(self, account: Hashable, orders: Sequence[tuple], max_fills: int | None = None, *,
+                   batch: bool = True) -> list[int]:
+        """``placeOrders``: (side, lots, tick[, kind]) each, all or none; the entry checks once per side, at
+        the first order of that side. Returns the ids (0 for those that never rested)."""
+        parsed = [self._parse_order(*o) for o in orders]
+        budget = NO_LIMIT if max_fills is None else _int(max_fills, "max_fills", 0, NO_LIMIT)
+        if batch and not 1 <= len(parsed) <= MAX_BATCH:
+            raise BatchSize(size=len(parsed), max=MAX_BATCH)
         if self.phase not in (Phase.CALL, Phase.CONTINUOUS):
-            raise WrongPhase(session=self.session, phase=self.phase)
-        if lots < self.spec.min_lots:
-            raise BelowMinimum(lots=lots, min_lots=self.spec.min_lots)
-        if price_ticks == 0:
-            raise BadPrice(tick=price_ticks)
-        if kind is OrderKind.MARKET and self.phase is not Phase.CONTINUOUS:
-            raise MarketOrderInCall(session=self.session)
-        lock = self.spec.order_lock(side, lots, price_ticks)
-        for token in TOKENS:
-            if lock[token] > self.free(account, token):
-                raise InsufficientFree(account=account, token=token, needed=lock[token],
-                                       free=self.free(account, token))
-        # Validated: from here on nothing can fail.
-        for token in TOKENS:
-            self._credit(account, token, -lock[token])
-        order = _Order(len(self._orders) + 1, self.session, account, side, kind, lots, price_ticks,
-                       self.spec.margin(lots, price_ticks), remaining=lots)
-        self._orders[order.id] = order
-        self._by_account.setdefault(account, []).append(order.id)
-        session = self._sessions[-1]
-        if session.phase is Phase.CALL:
-            self._rest(session, order)
-        else:
-            self._take(session, order, max_fills)
-        return order.id
+            raise WrongPhase(market=self.spec.market, session=self.session, phase=self.phase)
+        if self.phase is Phase.CALL and self._sessions[-1].sealed:
+            raise SealedSession(market=self.spec.market, session=self.session)
+        checked: set[Side] = set()
+        with self._atomic(len(parsed) > 1):
+            ids = []
+            for side, lots, tick, kind in parsed:
+                if side not in checked:
+                    self._check_trader(account, side)
+                    checked.add(side)
+                ids.append(self._place(account, side, lots, tick, kind, budget))
+            return ids
+
+    def place_revealed(self, account: Hashable, side: Side | str, lots: int, tick: int,
+                       kind: OrderKind | str = OrderKind.LIMIT) -> int:
+        """``placeRevealed``: the sealer places ``account``'s revealed order in a sealed session's call phase,
+        with the entry checks and the lock on ``account``."""
+        side, lots, tick, kind = self._parse_order(side, lots, tick, kind)
+        if self.phase is not Phase.CALL or not self._sessions[-1].sealed:
+            raise WrongPhase(market=self.spec.market, session=self.session, phase=self.phase)
+        self._check_trader(account, side)
+        return self._place(account, side, lots, tick, kind, 0)
 
     def cancel(self, account: Hashable, order_id: int) -> None:
-        """Give back an open order's remaining lots (and its margin): CALL or CONTINUOUS of its session."""
+        """Cancel the open lots of one's own order, in any phase; its funds come back by its claim."""
         order = self._order(order_id)
         if order.account != account:
-            raise NotOwner(order=order_id, account=account)
-        if order.remaining == 0:
-            raise AlreadyClosed(order=order_id)
-        if order.session != self.session or self.phase not in (Phase.CALL, Phase.CONTINUOUS):
-            raise WrongPhase(session=order.session, phase=self._sessions[order.session - 1].phase)
-        self._return_remaining(order)
+            raise NotOwner(caller=account, orderId=order_id)
+        if order.open_lots == 0:
+            raise AlreadyClosed(orderId=order_id)
+        self.events.append(Cancelled(order_id, order.open_lots, CancelReason.OWNER))
+        order.open_lots = 0
 
     def claim(self, order_ids: Iterable[int]) -> list[Payout]:
-        """Pay what is due on each order, once: its auction fills once its session's clearing is done, its
-        open remainder (and margin) once its session closed. Anyone may claim; nothing due pays nothing."""
-        orders = [self._order(i) for i in list(order_ids)]
-        return [self._claim_one(o) for o in orders]
+        """Settle each order (anyone may), all or none: a closed order (no open lots) unless its session is
+        clearing, or any order once its session closed, its remainder refunded. Refuses an order settled
+        already, still open before its session closed, or whose session is clearing."""
+        order_ids = list(order_ids)
+        if not 1 <= len(order_ids) <= MAX_BATCH:
+            raise BatchSize(size=len(order_ids), max=MAX_BATCH)
+        with self._atomic(len(order_ids) > 1):
+            payouts = []
+            for i in order_ids:
+                order = self._order(i)
+                phase = self._sessions[order.session - 1].phase
+                if order.claimed or phase is Phase.CLEARING:
+                    raise NothingToClaim(orderId=i)
+                if order.open_lots:
+                    if phase is not Phase.CLOSED:
+                        raise NothingToClaim(orderId=i)
+                    order.open_lots = 0
+                payouts.append(self._settle(order))
+            return payouts
 
     # -- reading --
 
@@ -522,112 +775,163 @@ class ExchangeModel:
         return self._free.get(account, {}).get(_token(token), 0)
 
     def locked(self, account: Hashable, token: str) -> int:
-        """What the exchange holds for ``account`` outside its free balance: open orders' locks and margins,
-        and auction proceeds (the asset, the unused lock, the value less fee) not yet claimed."""
-        _token(token)
-        index = TOKENS.index(token)
-        return sum(self._holdings(self._orders[i])[index] for i in self._by_account.get(account, ()))
+        """What the exchange holds for ``account`` beyond its free balance: what settling each of its unsettled
+        orders would pay now (remainders refunded; a UNIFORM auction not yet cleared priced at its last pair)."""
+        index = TOKENS.index(_token(token))
+        return sum(self._claim_now(o)[index] for o in self._orders.values() if o.account == account and not o.claimed)
 
     def balances(self) -> dict[Hashable, dict[str, tuple[int, int]]]:
         """account -> token -> (free, locked), for every account the model has seen."""
-        accounts = list(self._free) + [a for a in self._by_account if a not in self._free]
+        accounts = dict.fromkeys([*self._free, *(o.account for o in self._orders.values())])
         return {a: {t: (self.free(a, t), self.locked(a, t)) for t in TOKENS} for a in accounts}
-
-    def fee_recipient_balance(self) -> int:
-        return self.free(self.spec.fee_recipient, SETTLEMENT)
 
     def order(self, order_id: int) -> OrderState:
         o = self._order(order_id)
-        return OrderState(o.id, o.session, o.account, o.side, o.kind, o.lots, o.price_ticks, o.margin,
-                          o.remaining, o.auction_lots, self._auction_value(o), o.continuous_lots,
-                          o.returned_lots, o.auction_claimed, o.remaining == 0)
+        return OrderState(o.id, o.account, self.spec.market, o.session, o.side, o.tick, o.id & (2**64 - 1), o.lots,
+                          o.open_lots, o.filled_lots, o.auction_lots, o.value, o.claimed)
 
-    def orders(self) -> list[OrderState]:
-        return [self.order(i) for i in self._orders]
+    def orders(self, session: int | None = None) -> list[OrderState]:
+        """Every stored order (of one session if given), in the order they were placed."""
+        return [self.order(i) for i, o in self._orders.items() if session is None or o.session == session]
+
+    def claimable(self, session: int | None = None) -> list[int]:
+        """The ids a claim would accept now."""
+        out = []
+        for o in self._orders.values():
+            phase = self._sessions[o.session - 1].phase
+            if (session is None or o.session == session) and not o.claimed and phase is not Phase.CLEARING and (
+                    o.open_lots == 0 or phase is Phase.CLOSED):
+                out.append(o.id)
+        return out
 
     def book(self, session: int | None = None) -> list[tuple[Side, int, int]]:
-        """The open orders as (side, price ticks, remaining lots), best first per side (input for depth)."""
+        """The open orders as (side, tick, open lots), best first per side, FIFO at a tick (input for depth)."""
         s = self._session(session)
-        return [(side, price, self._orders[i].remaining) for side in Side for price, i in s.book(side)]
+        out = []
+        for side in Side:
+            book = s.book(side)
+            for tick in sorted(book.levels, reverse=side is Side.BID):
+                level = book.levels[tick]
+                out += [(side, tick, self._orders[i].open_lots) for i in level.orders
+                        if self._orders[i].open_lots]
+        return out
+
+    def best_ticks(self, session: int | None = None) -> tuple[int | None, int | None]:
+        """The contract's ``bestTicks``: the best ticks that hold orders, which may all be closed until a walk
+        retires them (None: no tick)."""
+        s = self._session(session)
+        return s.bids.best_tick(), s.asks.best_tick()
+
+    @property
+    def fills(self) -> list[Fill]:
+        return [e for e in self.events if isinstance(e, Fill)]
+
+    @property
+    def payouts(self) -> list[Payout]:
+        return [e for e in self.events if isinstance(e, Payout)]
+
+    @property
+    def takers(self) -> list[TakerSettled]:
+        return [e for e in self.events if isinstance(e, TakerSettled)]
+
+    def trades(self) -> list[Fill]:
+        """The fills with UNIFORM auction pairs priced (once their clearing is done; before, left at 0)."""
+        out = []
+        for f in self.fills:
+            if f.price2 == 0 and self._sessions[f.session - 1].uniform_price2:
+                price2 = self._sessions[f.session - 1].uniform_price2
+                f = Fill(f.market, f.session, f.bid_order, f.ask_order, f.lots, price2,
+                         self.spec.value(f.lots, price2), f.phase, f.taker)
+            out.append(f)
+        return out
+
+    def owed(self, token: str) -> int:
+        """What the exchange owes in ``token``: free balances, what settling every unsettled order would pay
+        (fee included), and, in settlement units, the accrued fees. It always equals what was deposited less
+        what was withdrawn."""
+        _token(token)
+        total = sum(b.get(token, 0) for b in self._free.values())
+        for o in self._orders.values():
+            if not o.claimed:
+                asset, settlement, fee = self._claim_now(o)
+                total += asset if token == ASSET else settlement + fee
+        return total + (self.fees_accrued if token == SETTLEMENT else 0)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the model holds, comparable with ==: a rejected operation leaves it equal."""
         return {
-            "sessions": [(s.id, s.phase, s.last_pair_half_ticks, s.clearing_price_half_ticks, s.steps,
-                          tuple(s.pending), tuple(s.auction_orders)) for s in self._sessions],
-            "books": [tuple(self.book(s.id)) for s in self._sessions],
+            "sessions": [self.session_state(s.id) for s in self._sessions],
+            "books": [copy.deepcopy((s.bids, s.asks)) for s in self._sessions],
             "orders": self.orders(),
             "free": {a: dict(t) for a, t in self._free.items()},
             "deposited": dict(self._deposited),
             "withdrawn": dict(self._withdrawn),
-            "fills": list(self.fills),
-            "fees_collected": self.fees_collected,
+            "events": list(self.events),
+            "fees_accrued": self.fees_accrued,
         }
 
     def invariants(self) -> list[str]:
         """Violations of the exchange's invariants (empty when all hold)."""
         spec, problems = self.spec, []
-        owed = dict.fromkeys(TOKENS, 0)
-        for balances in self._free.values():
-            for token, amount in balances.items():
-                owed[token] += amount
-                if amount < 0:
-                    problems.append(f"negative free {token} balance {amount}")
-        fills_by_order: dict[int, list[int]] = {}
-        pending = [(b, s, q, None) for sess in self._sessions for b, s, q in sess.pending]
-        for f in self.fills:
-            buy, sell = self._orders[f.buy_order], self._orders[f.sell_order]
-            if not 2 * sell.price_ticks <= f.price_half_ticks <= 2 * buy.price_ticks:
-                problems.append(f"fill {f} outside [ask {sell.price_ticks}, bid {buy.price_ticks}]")
-            if buy.side is not Side.BID or sell.side is not Side.ASK or buy.account == sell.account:
-                problems.append(f"fill {f} pairs {buy.side.name}/{sell.side.name} of {buy.account}/{sell.account}")
-            if f.lots <= 0 or f.value != spec.value(f.lots, f.price_half_ticks):
-                problems.append(f"fill {f}: value is not lots x price")
-            if f.phase is Phase.CONTINUOUS:
-                maker = min(buy, sell, key=lambda o: o.id)
-                if f.price_half_ticks != 2 * maker.price_ticks:
-                    problems.append(f"continuous fill {f} not at the resting order {maker.id}'s price")
-                if (f.buyer_fee, f.seller_fee) != (spec.buyer_fee(f.value), spec.seller_fee(f.value)):
-                    problems.append(f"continuous fill {f}: fees are not rounded-down bps of the value")
-            elif spec.pricing is Pricing.UNIFORM:
-                clearing = self._sessions[f.session - 1].clearing_price_half_ticks
-                if f.price_half_ticks != clearing:
-                    problems.append(f"uniform auction fill {f} not at the clearing price {clearing}")
-        for b, s, q, phase in [(f.buy_order, f.sell_order, f.lots, f.phase) for f in self.fills] + pending:
-            for order_id in (b, s):
-                fills_by_order.setdefault(order_id, [0, 0])[phase is Phase.CONTINUOUS] += q
-        for o in self._orders.values():
-            asset, settlement, fee = self._holdings(o)
-            owed[ASSET] += asset
-            owed[SETTLEMENT] += settlement + fee
-            if min(asset, settlement, fee, o.remaining) < 0:
-                problems.append(f"order {o.id} holds a negative amount ({asset}, {settlement}, {fee})")
-            if o.remaining + o.auction_lots + o.continuous_lots + o.returned_lots != o.lots:
-                problems.append(f"order {o.id}: lots do not add up ({o})")
-            if [o.auction_lots, o.continuous_lots] != fills_by_order.get(o.id, [0, 0]):
-                problems.append(f"order {o.id}: filled lots differ from its fills")
-            if o.in_book != (o.remaining > 0):
-                problems.append(f"order {o.id}: in the book is {o.in_book} with {o.remaining} lots open")
-        for s in self._sessions:
-            for side in Side:
-                for price, order_id in s.book(side):
-                    o = self._orders[order_id]
-                    if (o.session, o.side, o.price_ticks, o.kind) != (s.id, side, price, OrderKind.LIMIT):
-                        problems.append(f"order {order_id} is misfiled in session {s.id}'s {side.name} book")
-            bid, ask = s.bids.best_price(), s.asks.best_price()
-            if s.phase in (Phase.CONTINUOUS, Phase.CLOSED) and bid is not None and ask is not None and bid >= ask:
-                problems.append(f"session {s.id} book crossed in {s.phase.name}: bid {bid} >= ask {ask}")
         for token in TOKENS:
             held = self._deposited[token] - self._withdrawn[token]
-            if owed[token] != held:
-                problems.append(f"{token}: the exchange holds {held} but owes {owed[token]}")
+            if self.owed(token) != held:
+                problems.append(f"{token}: the exchange holds {held} but owes {self.owed(token)}")
+        for account, balances in self._free.items():
+            if min(balances.values()) < 0:
+                problems.append(f"{account} has a negative free balance {balances}")
+        per_order: dict[int, list[int]] = {}  # id -> [filled lots, auction lots, recorded value]
+        for f in self.trades():
+            bid = self._orders.get(f.bid_order)
+            ask = self._orders.get(f.ask_order)
+            taker = self._placements[f.taker - 1] if f.taker else None
+            bid_tick = bid.tick if bid else taker[2]
+            ask_tick = ask.tick if ask else taker[2]
+            if f.price2 and not 2 * ask_tick <= f.price2 <= 2 * bid_tick:
+                problems.append(f"{f} outside [ask {ask_tick}, bid {bid_tick}]")
+            if bid and ask and bid.account == ask.account:
+                problems.append(f"{f} is a self-trade")
+            if f.price2 and f.value != spec.value(f.lots, f.price2):
+                problems.append(f"{f}: value is not lots x price")
+            if f.phase is Phase.CONTINUOUS and f.price2 != 2 * (bid or ask).tick:
+                problems.append(f"{f}: a continuous fill not at the resting order's price")
+            for o in (bid, ask):
+                if o:
+                    counts = per_order.setdefault(o.id, [0, 0, 0])
+                    counts[0] += f.lots
+                    counts[1] += f.lots if f.phase is Phase.CLEARING else 0
+                    counts[2] += 0 if f.phase is Phase.CLEARING and spec.pricing is Pricing.UNIFORM else f.value
+        for o in self._orders.values():
+            entry = [f for f in self.fills if f.taker == self._taker_of[o.id]]  # filled before it rested
+            lots, auction, value = per_order.get(o.id, [0, 0, 0])
+            lots += sum(f.lots for f in entry)
+            value += sum(f.value for f in entry)
+            if o.open_lots < 0 or o.lots - o.open_lots - o.filled_lots < 0:
+                problems.append(f"order {o.id}: lots do not add up ({o})")
+            if (lots, auction, value) != (o.filled_lots, o.auction_lots, o.value):
+                problems.append(f"order {o.id}: its record differs from its fills ({lots}, {auction}, {value})")
+            if o.claimed and o.open_lots:
+                problems.append(f"order {o.id} is settled with lots open")
+        for s in self._sessions:
+            open_bids = [t for side, t, _ in self.book(s.id) if side is Side.BID]
+            open_asks = [t for side, t, _ in self.book(s.id) if side is Side.ASK]
+            if s.phase in (Phase.CONTINUOUS, Phase.CLOSED) and open_bids and open_asks and \
+                    max(open_bids) >= min(open_asks):
+                problems.append(f"session {s.id} book crossed in {s.phase.name}")
+            for side in Side:
+                book = s.book(side)
+                for tick, level in book.levels.items():
+                    if any(self._orders[i].open_lots for i in level.orders[level.head:]) and tick not in book.ticks:
+                        problems.append(f"session {s.id} {side.name} tick {tick} holds open orders off the bitmap")
+                    if any(self._orders[i].open_lots for i in level.orders[:level.head]):
+                        problems.append(f"session {s.id} {side.name} tick {tick}: an open order before the head")
         return problems
 
-    # -- internals --
+    # -- internals: checks --
 
     def _require(self, phase: Phase) -> None:
         if self.phase is not phase:
-            raise WrongPhase(session=self.session, phase=self.phase)
+            raise WrongPhase(market=self.spec.market, session=self.session, phase=self.phase)
 
     def _session(self, session: int | None) -> _Session:
         session = self.session if session is None else session
@@ -638,195 +942,212 @@ class ExchangeModel:
     def _order(self, order_id: int) -> _Order:
         order = self._orders.get(_int(order_id, "order id"))
         if order is None:
-            raise UnknownOrder(order=order_id)
+            raise UnknownOrder(orderId=order_id)
         return order
+
+    @staticmethod
+    def _parse_order(side: Any, lots: Any, tick: Any, kind: Any = OrderKind.LIMIT) -> tuple[Side, int, int, OrderKind]:
+        return (Side.parse(side), _int(lots, "lots", 0, MAX_LOTS), _int(tick, "tick", 0, MAX_TICK),
+                OrderKind.parse(kind))
+
+    def _check_trader(self, account: Hashable, side: Side) -> None:
+        """The entry checks, in the contract's order: active, no debt, role allowed for the side, region."""
+        p = self.profiles.get(account, Profile())
+        if not p.active:
+            raise TraderInactive(account=account)
+        if p.in_debt:
+            raise TraderInDebt(account=account)
+        roles = self.spec.buyer_roles if side is Side.BID else self.spec.seller_roles
+        if roles is not None and p.role not in roles:
+            raise RoleNotAllowed(account=account, role=p.role or Role.NONE, side=side)
+        if self.spec.region and p.region != self.spec.region:
+            raise RegionMismatch(account=account, region=p.region, marketRegion=self.spec.region)
+
+    @contextmanager
+    def _atomic(self, needed: bool = True) -> Iterator[None]:
+        """All or nothing, like a transaction: a refusal half-way through a batch restores the state. (One
+        order or one claim needs no undo: each makes all its checks before it changes anything.)"""
+        if not needed:
+            yield
+            return
+        saved = copy.deepcopy({k: v for k, v in vars(self).items() if k not in ("spec", "profiles")})
+        try:
+            yield
+        except ModelError:
+            vars(self).update(saved)
+            raise
+
+    # -- internals: balances and settlement --
 
     def _credit(self, account: Hashable, token: str, amount: int) -> None:
         balances = self._free.setdefault(account, dict.fromkeys(TOKENS, 0))
         balances[token] += amount
 
-    def _rest(self, session: _Session, order: _Order) -> None:
-        session.book(order.side).add(order.price_ticks, order.id)
-        order.in_book = True
+    def _value(self, o: _Order, uniform_price2: int) -> int:
+        """The order's total value: its recorded fills, plus its UNIFORM auction lots at the auction's price."""
+        if self.spec.pricing is Pricing.UNIFORM:
+            return o.value + self.spec.value(o.auction_lots, uniform_price2)
+        return o.value
 
-    def _close(self, order: _Order) -> None:
-        """The order has no open lots any more: out of the book, margin back to its owner."""
-        if order.in_book:
-            self._sessions[order.session - 1].book(order.side).remove(order.price_ticks, order.id)
-            order.in_book = False
-        self._credit(order.account, SETTLEMENT, order.margin)
+    def _claim_now(self, o: _Order) -> tuple[int, int, int]:
+        """(asset, settlement, fee) settling ``o`` would pay now, remainder refunded."""
+        s = self._sessions[o.session - 1]
+        price2 = s.uniform_price2 if s.cleared else s.last_bid_tick + s.last_ask_tick
+        return self.spec.payout(o.side, o.lots, o.tick, o.filled_lots, self._value(o, price2))
 
-    def _return_remaining(self, order: _Order) -> None:
-        """Cancel the open lots: their lock and the margin go back to the owner's free balance."""
-        lots = order.remaining
-        if order.side is Side.BID:
-            self._credit(order.account, SETTLEMENT, self.spec.bid_lock(lots, order.price_ticks))
-        else:
-            self._credit(order.account, ASSET, self.spec.asset(lots))
-        order.returned_lots += lots
-        order.remaining = 0
-        self._close(order)
+    def _settle(self, o: _Order) -> Payout:
+        """Pay a closed order's owner what its lock and fills come to, once; the fee accrues to the market."""
+        asset, settlement, fee = self._claim_now(o)
+        o.claimed = True
+        self._credit(o.account, ASSET, asset)
+        self._credit(o.account, SETTLEMENT, settlement)
+        self.fees_accrued += fee
+        payout = Payout(o.id, o.account, asset, settlement, fee)
+        self.events.append(payout)
+        return payout
 
-    def _auction_value(self, order: _Order) -> int | None:
-        session = self._sessions[order.session - 1]
-        if self.spec.pricing is Pricing.UNIFORM and session.phase in (Phase.CALL, Phase.CLEARING):
-            return None if order.auction_lots else 0
-        return order.auction_value
+    # -- internals: placing --
 
-    def _holdings(self, o: _Order) -> tuple[int, int, int]:
-        """(asset, settlement) the exchange owes the owner on this order beyond its free balance, and the
-        auction fee it owes the fee recipient on it; under UNIFORM before the price is known, at the midpoint
-        of the last pair so far (any price in range gives the same totals)."""
-        spec = self.spec
-        asset = settlement = fee = 0
-        if o.remaining:
-            settlement += o.margin
-            if o.side is Side.BID:
-                settlement += spec.bid_lock(o.remaining, o.price_ticks)
-            else:
-                asset += spec.asset(o.remaining)
-        if o.auction_lots and not o.auction_claimed:
-            value = self._auction_value(o)
-            if value is None:
-                value = spec.value(o.auction_lots, self._sessions[o.session - 1].last_pair_half_ticks)
-            if o.side is Side.BID:
-                fee = spec.buyer_fee(value)
-                asset += spec.asset(o.auction_lots)
-                settlement += self._auction_lock(o) - value - fee
-            else:
-                fee = spec.seller_fee(value)
-                settlement += value - fee
-        return asset, settlement, fee
+    def _place(self, account: Hashable, side: Side, lots: int, tick: int, kind: OrderKind, max_fills: int) -> int:
+        spec, session = self.spec, self._sessions[-1]
+        if lots < spec.min_lots or lots == 0:
+            raise BadQuantity(lots=lots, minLots=spec.min_lots)
+        if tick == 0:
+            raise BadPrice(tick=tick)
+        if kind is OrderKind.MARKET and session.phase is not Phase.CONTINUOUS:
+            raise MarketOrderInCall(market=spec.market)
+        lock = spec.order_lock(side, lots, tick)
+        for token in (ASSET, SETTLEMENT):  # an ask's asset first, then its margin
+            if lock[token] > self.free(account, token):
+                raise InsufficientFree(account=account, token=token, free=self.free(account, token),
+                                       needed=lock[token])
+        # Every check is made: from here on nothing refuses, so one order needs no undo.
+        for token in (ASSET, SETTLEMENT):
+            self._credit(account, token, -lock[token])
+        self._placements.append((side, kind, tick))
+        taker = len(self._placements)
 
-    def _auction_lock(self, bid: _Order) -> int:
-        """The part of a bid's lock that belongs to its auction lots (filled before any continuous fill)."""
-        return self.spec.bid_lock(bid.lots, bid.price_ticks) - self.spec.bid_lock(
-            bid.lots - bid.auction_lots, bid.price_ticks)
+        filled = value = 0
+        exhausted = False
+        if session.phase is Phase.CONTINUOUS:
+            filled, value, exhausted = self._take(session, account, side, lots, tick, max_fills, taker)
+        if kind is OrderKind.MARKET or filled == lots or exhausted:
+            # Settled at once, never stored: a crossed book is never left behind.
+            asset, settlement, fee = spec.payout(side, lots, tick, filled, value)
+            self._credit(account, ASSET, asset)
+            self._credit(account, SETTLEMENT, settlement)
+            self.fees_accrued += fee
+            self.events.append(TakerSettled(spec.market, account, side, kind, lots, filled, value, fee,
+                                            asset, settlement))
+            return 0
+        book = session.book(side)
+        level = book.levels.setdefault(tick, _Level())
+        index = len(level.orders)
+        if index == level.head:
+            book.ticks.add(tick)  # the tick's FIFO was empty
+        oid = order_id(spec.market, session.id, side, tick, index)
+        level.orders.append(oid)
+        self._orders[oid] = _Order(oid, session.id, account, side, tick, lots, lots - filled, filled, 0, value)
+        self._taker_of[oid] = taker
+        self.events.append(Placed(oid, account, spec.market, side, tick, lots))
+        return oid
 
-    # the call auction
+    def _take(self, session: _Session, account: Hashable, side: Side, lots: int, tick: int, max_fills: int,
+              taker: int) -> tuple[int, int, bool]:
+        """Continuous trading: take from the other side while it crosses, at the resting orders' prices;
+        returns (filled lots, value, whether the budget ran out while the book may still cross)."""
+        book = session.book(Side.ASK if side is Side.BID else Side.BID)
+        budget = _Budget(max_fills)
+        filled = value = 0
+        while filled < lots:
+            if budget.left == 0:
+                best = book.best_tick()  # maybe a tick whose orders are all closed: "may" still cross
+                return filled, value, best is not None and _crosses(side, tick, best)
+            maker_id = self._best_order(book, budget)
+            if maker_id is None:
+                if budget.left == 0:
+                    continue  # out of budget while skipping: decided above
+                break  # the other side is empty
+            maker = self._orders[maker_id]
+            if not _crosses(side, tick, maker.tick):
+                break
+            budget.left -= 1
+            if maker.account == account:
+                # Self-trade prevention: the taker's own resting order is cancelled, and settled at once.
+                self.events.append(Cancelled(maker_id, maker.open_lots, CancelReason.SELF_TRADE))
+                maker.open_lots = 0
+                self._settle(maker)
+                continue
+            q = min(maker.open_lots, lots - filled)
+            v = self.spec.tick_value(q, maker.tick)
+            maker.open_lots -= q
+            maker.filled_lots += q
+            maker.value += v
+            filled += q
+            value += v
+            bid_id, ask_id = (maker_id, 0) if maker.side is Side.BID else (0, maker_id)
+            self.events.append(Fill(self.spec.market, session.id, bid_id, ask_id, q, 2 * maker.tick, v,
+                                    Phase.CONTINUOUS, taker))
+            if maker.open_lots == 0:
+                self._move_head_past(session, maker)
+                self._settle(maker)  # the taker settles the resting orders it completes
+        return filled, value, False
 
-    def _crossing_pair(self, session: _Session) -> tuple[_Order, _Order] | None:
-        bid_id, ask_id = session.bids.head(), session.asks.head()
-        if bid_id is None or ask_id is None:
-            return None
-        bid, ask = self._orders[bid_id], self._orders[ask_id]
-        return (bid, ask) if bid.price_ticks >= ask.price_ticks else None
+    # -- internals: the book and the call auction --
 
-    def _auction_step(self, session: _Session) -> bool:
-        """One clearing step; False when nothing crosses (clearing is done)."""
-        pair = self._crossing_pair(session)
-        if pair is None:
-            return False
-        bid, ask = pair
-        session.steps += 1
-        if bid.account == ask.account:  # self-trade: the ask's remainder is cancelled
-            self._return_remaining(ask)
-            return True
-        lots = min(bid.remaining, ask.remaining)
-        price = bid.price_ticks + ask.price_ticks  # the midpoint, in half-ticks
-        session.last_pair_half_ticks = price
-        for order in (bid, ask):
-            order.remaining -= lots
-            order.auction_lots += lots
-            session.auction_orders[order.id] = None
-        if self.spec.pricing is Pricing.MIDPOINT:
-            value = self.spec.value(lots, price)
-            bid.auction_value += value
-            ask.auction_value += value
-            self.fills.append(Fill(session.id, bid.id, ask.id, lots, price, value, None, None, Phase.CLEARING))
-        else:
-            session.pending.append((bid.id, ask.id, lots))
-        for order in (bid, ask):
-            if order.remaining == 0:
-                self._close(order)
-        return True
-
-    def _finish_clearing(self, session: _Session) -> None:
-        if self.spec.pricing is Pricing.UNIFORM and session.last_pair_half_ticks is not None:
-            price = session.clearing_price_half_ticks = session.last_pair_half_ticks
-            for order_id in session.auction_orders:
-                order = self._orders[order_id]
-                order.auction_value = self.spec.value(order.auction_lots, price)
-            for buy, sell, lots in session.pending:
-                self.fills.append(Fill(session.id, buy, sell, lots, price, self.spec.value(lots, price),
-                                       None, None, Phase.CLEARING))
-            session.pending.clear()
-        session.phase = Phase.CONTINUOUS
-
-    # continuous trading
+    def _best_order(self, book: _Book, budget: _Budget) -> int | None:
+        """The best open order (highest bid or lowest ask, earliest first), skipping closed orders and retiring
+        exhausted ticks on the way, one budget unit each. None with budget left: the side is empty; with none
+        left: the walk stopped here (the next one goes on)."""
+        while budget.left:
+            tick = book.best_tick()
+            if tick is None:
+                return None
+            level = book.levels[tick]
+            while level.head < len(level.orders):
+                candidate = level.orders[level.head]
+                if self._orders[candidate].open_lots:
+                    return candidate
+                level.head += 1
+                budget.left -= 1
+                if budget.left == 0:
+                    return None
+            book.ticks.discard(tick)  # every order at this tick is closed
+            budget.left -= 1
+        return None
 
     @staticmethod
-    def _crosses(taker: _Order, resting_price: int) -> bool:
-        if taker.side is Side.BID:
-            return resting_price <= taker.price_ticks
-        return resting_price >= taker.price_ticks
+    def _move_head_past(session: _Session, order: _Order) -> None:
+        """A fill closed the best order of its level (its head): the head moves past it at once. (Orders
+        closed by a cancel or a self-trade stay in the FIFO until a walk skips them.)"""
+        session.book(order.side).levels[order.tick].head = (order.id & (2**64 - 1)) + 1
 
-    def _take(self, session: _Session, taker: _Order, max_fills: int | None) -> None:
-        resting = session.book(Side.ASK if taker.side is Side.BID else Side.BID)
-        walked = 0
-        while taker.remaining and (max_fills is None or walked < max_fills):
-            maker_id = resting.head()
-            if maker_id is None or not self._crosses(taker, self._orders[maker_id].price_ticks):
-                break
-            maker = self._orders[maker_id]
-            walked += 1
-            if maker.account == taker.account:  # self-trade prevention: cancel the resting order
-                self._return_remaining(maker)
-                continue
-            bid, ask = (taker, maker) if taker.side is Side.BID else (maker, taker)
-            self._continuous_fill(session, bid, ask, min(taker.remaining, maker.remaining), 2 * maker.price_ticks)
-        if taker.remaining == 0:
-            return
-        head = resting.head()
-        still_crosses = head is not None and self._crosses(taker, self._orders[head].price_ticks)
-        if taker.kind is OrderKind.MARKET or still_crosses:
-            self._return_remaining(taker)
-        else:
-            self._rest(session, taker)
-
-    def _continuous_fill(self, session: _Session, bid: _Order, ask: _Order, lots: int, price: int) -> None:
-        """Settles at once: buyer gets the asset and the unused lock, seller value less fee, platform fees."""
-        spec = self.spec
-        value = spec.value(lots, price)
-        buyer_fee, seller_fee = spec.buyer_fee(value), spec.seller_fee(value)
-        released = spec.bid_lock(bid.remaining, bid.price_ticks) - spec.bid_lock(bid.remaining - lots,
-                                                                                 bid.price_ticks)
-        self._credit(bid.account, ASSET, spec.asset(lots))
-        self._credit(bid.account, SETTLEMENT, released - value - buyer_fee)
-        self._credit(ask.account, SETTLEMENT, value - seller_fee)
-        self._credit(spec.fee_recipient, SETTLEMENT, buyer_fee + seller_fee)
-        self.fees_collected += buyer_fee + seller_fee
-        for order in (bid, ask):
-            order.remaining -= lots
-            order.continuous_lots += lots
-        self.fills.append(Fill(session.id, bid.id, ask.id, lots, price, value, buyer_fee, seller_fee,
-                               Phase.CONTINUOUS))
-        for order in (bid, ask):
-            if order.remaining == 0:
-                self._close(order)
-
-    # claims
-
-    def _claim_one(self, order: _Order) -> Payout:
-        spec, session = self.spec, self._sessions[order.session - 1]
-        before = (self.free(order.account, ASSET), self.free(order.account, SETTLEMENT), self.fees_collected)
-        if order.auction_lots and not order.auction_claimed and session.phase in (Phase.CONTINUOUS,
-                                                                                    Phase.CLOSED):
-            value = order.auction_value
-            if order.side is Side.BID:
-                fee = spec.buyer_fee(value)
-                self._credit(order.account, ASSET, spec.asset(order.auction_lots))
-                self._credit(order.account, SETTLEMENT, self._auction_lock(order) - value - fee)
-            else:
-                fee = spec.seller_fee(value)
-                self._credit(order.account, SETTLEMENT, value - fee)
-            self._credit(spec.fee_recipient, SETTLEMENT, fee)
-            self.fees_collected += fee
-            order.auction_claimed = True
-        if order.remaining and session.phase is Phase.CLOSED:
-            self._return_remaining(order)
-        after = (self.free(order.account, ASSET), self.free(order.account, SETTLEMENT), self.fees_collected)
-        asset, settlement, fee = (a - b for a, b in zip(after, before))
-        if order.account == spec.fee_recipient:  # the fee landed in the same free balance
-            settlement -= fee
-        return Payout(order.id, asset, settlement, fee)
+    def _clear_step(self, session: _Session, budget: _Budget) -> bool:
+        """One step of the auction; True when clearing is done."""
+        bid_id = self._best_order(session.bids, budget)
+        ask_id = self._best_order(session.asks, budget)
+        if budget.left == 0:
+            return False  # out of budget while skipping: the next call goes on
+        if bid_id is None or ask_id is None:
+            return True
+        bid, ask = self._orders[bid_id], self._orders[ask_id]
+        if bid.tick < ask.tick:
+            return True
+        budget.left -= 1
+        if bid.account == ask.account:  # self-trade: the ask's remainder is cancelled
+            self.events.append(Cancelled(ask_id, ask.open_lots, CancelReason.SELF_TRADE))
+            ask.open_lots = 0
+            return False
+        q = min(bid.open_lots, ask.open_lots)
+        price2 = bid.tick + ask.tick if self.spec.pricing is Pricing.MIDPOINT else 0
+        v = self.spec.value(q, price2)
+        for o in (bid, ask):
+            o.open_lots -= q
+            o.filled_lots += q
+            o.auction_lots += q
+            o.value += v
+            if o.open_lots == 0:
+                self._move_head_past(session, o)  # it is at the head of its level: no walk pays for it
+        session.last_bid_tick, session.last_ask_tick = bid.tick, ask.tick
+        self.events.append(Fill(self.spec.market, session.id, bid_id, ask_id, q, price2, v, Phase.CLEARING))
+        return False
