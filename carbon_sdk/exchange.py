@@ -268,6 +268,8 @@ class ExchangeModule:
         """Move tokens into the caller's deposit (approves, then deposits); returns the free balance."""
         token = checked_address(token, "token")
         amount = checked_amount(amount, "amount")
+        if not self.contract.call("tokenListed", token):  # checked before the approval: a refusal sends nothing
+            raise contract_error("ExchangeUnknownToken", token=token)
         erc20 = self._client.bind("ERC20", token, self._client.manifest.abi("VintageToken"))
         held = int(erc20.call("balanceOf", self._client.address))
         if held < amount:  # checked before the approval, so a refused deposit sends nothing

@@ -306,6 +306,7 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         Session storage s = _sessions[_sessionKey(market, session)];
         SessionPhase phase = _phase(s);
         if (phase != SessionPhase.CLEARING) revert ExchangeWrongPhase(market, session, phase);
+        if (maxSteps == 0) revert ExchangeBatchSize(0, type(uint256).max);
         Clearing memory c = Clearing({
             market: market,
             session: session,
@@ -354,8 +355,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         _fill(bid, lots, value, true);
         _fill(ask, lots, value, true);
         // A closed order is at the head of its level (the best order is): move the head past it now.
-        if (bid.openLots == 0) _levels[bidId >> 64].head = uint64(bidId) + 1;
-        if (ask.openLots == 0) _levels[askId >> 64].head = uint64(askId) + 1;
+        if (bid.openLots == 0) _advanceHead(bidId);
+        if (ask.openLots == 0) _advanceHead(askId);
         (s.lastBidTick, s.lastAskTick) = (bidTick, askTick);
         emit Trade(c.market, c.session, bidId, askId, lots, price2, value);
     }
@@ -363,25 +364,30 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
     // ---------------------------------------------------------------- claims and fees
 
     /// @inheritdoc ICarbonExchange
-    function claim(uint256[] calldata orderIds) external nonReentrant {
+    function claim(uint256[] calldata orderIds) external nonReentrant returns (uint256 settled) {
         uint256 size = orderIds.length;
         if (size == 0 || size > MAX_BATCH) revert ExchangeBatchSize(size, MAX_BATCH);
         for (uint256 i; i < size; ++i) {
             uint256 orderId = orderIds[i];
             Order storage o = _orders[orderId];
             if (o.account == 0) revert ExchangeUnknownOrder(orderId);
+            // Orders settled already or not claimable yet are skipped, so that nobody can make a bulk claim
+            // fail by settling one of its orders first; a call that settles nothing is refused.
+            if (o.flags & _CLAIMED != 0) continue;
             uint32 market = uint32(orderId >> 120);
             uint32 session = uint32(orderId >> 88);
             Session storage s = _sessions[_sessionKey(market, session)];
             SessionPhase phase = _phase(s);
-            if (o.flags & _CLAIMED != 0 || phase == SessionPhase.CLEARING) revert ExchangeNothingToClaim(orderId);
+            if (phase == SessionPhase.CLEARING) continue;
             if (o.openLots != 0) {
                 // An open order is claimable once its session closed: its remainder is refunded.
-                if (phase != SessionPhase.CLOSED) revert ExchangeNothingToClaim(orderId);
+                if (phase != SessionPhase.CLOSED) continue;
                 o.openLots = 0;
             }
             _settleOrder(_markets[market], s, orderId, o, _owners[o.account]);
+            ++settled;
         }
+        if (settled == 0) revert ExchangeNothingToClaim(orderIds[0]);
     }
 
     /// @inheritdoc ICarbonExchange
@@ -456,6 +462,11 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
             value: o.value,
             claimed: o.flags & _CLAIMED != 0
         });
+    }
+
+    /// @inheritdoc ICarbonExchange
+    function tokenListed(address token) external view returns (bool) {
+        return _tokenIds[token] != 0;
     }
 
     /// @inheritdoc ICarbonExchange
@@ -574,8 +585,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         );
         if (maker.openLots == 0) {
             // The taker settles the resting order it completes (its claim is included), and moves the price
-            // level past it, so that the next walk does not read it again.
-            _levels[makerId >> 64].head = uint64(makerId) + 1;
+            // level past it (retiring the tick if that was its last order), so no walk reads it again.
+            _advanceHead(makerId);
             _settleOrder(m, s, makerId, maker, _owners[maker.account]);
         }
     }
@@ -675,6 +686,15 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
             --budget.left;
         }
         return (0, false);
+    }
+
+    /// @dev Moves the FIFO of the order's price level past it (the order is at its head), and retires the
+    /// tick when that empties the level.
+    function _advanceHead(uint256 orderId) private {
+        Level storage level = _levels[orderId >> 64];
+        uint64 head = uint64(orderId) + 1;
+        level.head = head;
+        if (head == level.next) _clearTick(orderId >> 80, uint16(orderId >> 64));
     }
 
     function _bestTick(uint256 book, bool highest) private view returns (bool any, uint16 tick) {

@@ -142,7 +142,8 @@ interface ICarbonExchange {
     );
     event OrderCancelled(uint256 indexed orderId, uint32 lots, CancelReason reason);
     /// @dev `lots` traded at `price2` half-ticks (0 in a UNIFORM auction: see AuctionCleared) worth `value`.
-    /// An order id is 0 for a taker that filled at once and was never stored (see TakerSettled).
+    /// The new order of a continuous trade (the taker) appears as 0: if it rests, the OrderPlaced event of the
+    /// same transaction gives its id; if not, TakerSettled reports it.
     event Trade(
         uint32 indexed market, uint32 indexed session, uint256 bidOrder, uint256 askOrder, uint32 lots, uint32 price2,
         uint256 value
@@ -197,9 +198,10 @@ interface ICarbonExchange {
     /// Returns whether clearing is done.
     function clear(uint32 market, uint256 maxSteps) external returns (bool done);
 
-    /// @notice Pays out closed orders (fully filled or cancelled, or any order once its session closed) to
-    /// their owners' deposits. Anyone, for any orders.
-    function claim(uint256[] calldata orderIds) external;
+    /// @notice Settles closed orders (fully filled or cancelled, or any order once its session closed) into
+    /// their owners' deposits. Anyone, for any orders; orders settled already or not claimable yet are
+    /// skipped, and a call that settles none is refused. Returns how many it settled.
+    function claim(uint256[] calldata orderIds) external returns (uint256 settled);
 
     /// @notice Moves the market's accrued fees into its operator's deposit. Anyone.
     function collectFees(uint32 market) external;
@@ -209,4 +211,7 @@ interface ICarbonExchange {
     function sessionOf(uint32 market, uint32 session) external view returns (SessionInfo memory);
     function orderOf(uint256 orderId) external view returns (OrderInfo memory);
     function freeBalance(address account, address token) external view returns (uint256);
+
+    /// @notice Whether `token` belongs to a market (only such tokens may be deposited).
+    function tokenListed(address token) external view returns (bool);
 }
