@@ -491,12 +491,12 @@ def hashed_input(value: str) -> bytes | str:
     return value
 
 
-def read_grants(path: str) -> list[tuple[str, int]]:
-    """A grants CSV: ``address,tonnes`` per line, an optional header; every bad line is named, nothing partial."""
-    from carbon_sdk.registry import checked_address
-
-    grants: list[tuple[str, int]] = []
+def read_csv_lines(path: str, columns: tuple[str, ...], parse: Callable[[list[str]], Any], what: str) -> list[Any]:
+    """Parse a CSV file line by line: ``columns`` cells per line, an optional header naming the first column,
+    blank lines and ``#`` comments skipped. Every bad line is named; nothing partial is returned."""
+    out: list[Any] = []
     problems: list[str] = []
+    expected = ",".join(columns)
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
         for row in reader:
@@ -504,23 +504,33 @@ def read_grants(path: str) -> list[tuple[str, int]]:
             cells = [c.strip() for c in row]
             if not any(cells) or cells[0].startswith("#"):
                 continue
-            if line == 1 and cells[0].lower() == "address":
+            if line == 1 and cells[0].lower() == columns[0]:
                 continue  # the header
             try:
-                if len(cells) != 2 or not cells[1]:
-                    raise InvalidInput(f"expected 'address,tonnes', got {','.join(row)!r}")
-                address, amount = checked_address(cells[0], "address"), tonnes(cells[1], "amount")
-                if amount <= 0:
-                    raise InvalidInput(f"amount {cells[1]!r} must be positive")
-                grants.append((address, amount))
+                if len(cells) != len(columns) or not all(cells):
+                    raise InvalidInput(f"expected '{expected}', got {','.join(row)!r}")
+                out.append(parse(cells))
             except InvalidInput as exc:
                 problems.append(f"{path}, line {line}: {exc}")
     if problems:
         shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
         raise InvalidInput(f"{len(problems)} invalid line(s) in {path}:\n{shown}")
-    if not grants:
-        raise InvalidInput(f"{path} holds no grants (expected lines 'address,tonnes')")
-    return grants
+    if not out:
+        raise InvalidInput(f"{path} holds no {what} (expected lines '{expected}')")
+    return out
+
+
+def read_grants(path: str) -> list[tuple[str, int]]:
+    """A grants CSV: ``address,tonnes`` per line, an optional header; every bad line is named, nothing partial."""
+    from carbon_sdk.registry import checked_address
+
+    def grant(cells: list[str]) -> tuple[str, int]:
+        address, amount = checked_address(cells[0], "address"), tonnes(cells[1], "amount")
+        if amount <= 0:
+            raise InvalidInput(f"amount {cells[1]!r} must be positive")
+        return address, amount
+
+    return read_csv_lines(path, ("address", "tonnes"), grant, "grants")
 
 
 def kv_table(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
@@ -1812,33 +1822,14 @@ def read_orders(path: str, m: Any, money: TokenUnits) -> list[Any]:
     header; every bad line is named, nothing partial."""
     from carbon_sdk.exchange import OrderSpec, Side
 
-    specs: list[Any] = []
-    problems: list[str] = []
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        for row in reader:
-            line = reader.line_num
-            cells = [c.strip() for c in row]
-            if not any(cells) or cells[0].startswith("#"):
-                continue
-            if line == 1 and cells[0].lower() == "side":
-                continue  # the header
-            try:
-                if len(cells) != 3:
-                    raise InvalidInput(f"expected 'side,lots,price', got {','.join(row)!r}")
-                if cells[0].lower() not in ("bid", "ask"):
-                    raise InvalidInput(f"side {cells[0]!r} must be bid or ask")
-                if not cells[1].isdigit() or int(cells[1]) <= 0:
-                    raise InvalidInput(f"lots {cells[1]!r} must be a positive whole number")
-                specs.append(OrderSpec(Side.parse(cells[0]), int(cells[1]), parse_price(cells[2], m, money)))
-            except InvalidInput as exc:
-                problems.append(f"{path}, line {line}: {exc}")
-    if problems:
-        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise InvalidInput(f"{len(problems)} invalid line(s) in {path}:\n{shown}")
-    if not specs:
-        raise InvalidInput(f"{path} holds no orders (expected lines 'side,lots,price')")
-    return specs
+    def order(cells: list[str]) -> Any:
+        if cells[0].lower() not in ("bid", "ask"):
+            raise InvalidInput(f"side {cells[0]!r} must be bid or ask")
+        if not cells[1].isdigit() or int(cells[1]) <= 0:
+            raise InvalidInput(f"lots {cells[1]!r} must be a positive whole number")
+        return OrderSpec(Side.parse(cells[0]), int(cells[1]), parse_price(cells[2], m, money))
+
+    return read_csv_lines(path, ("side", "lots", "price"), order, "orders")
 
 
 @order_group.command("place")
