@@ -21,14 +21,16 @@ What the model mirrors exactly, because the results depend on it:
 
 - **Order ids** pack ``market << 120 | session << 88 | side << 80 | tick << 64 | index``; the index counts the
   orders *stored* at that (session, side, tick), FIFO. An order that never rests (filled at once, a market
-  order, or one that ran out of ``max_fills``) gets no id: :meth:`ExchangeModel.place` returns 0, and so do the
-  taker's side of its trades (``Fill.bid_order`` or ``ask_order``), as in the contract's events.
+  order, or one that ran out of ``max_fills`` while the book may still cross it) gets no id:
+  :meth:`ExchangeModel.place` returns 0, and so do the taker's side of its trades (``Fill.bid_order`` or
+  ``ask_order``), as in the contract's events.
 - **The book**: per (session, side) the set of ticks that hold orders, and per tick a FIFO with a head. A fill
-  that closes an order moves its level's head past it at once; cancelled orders (by their owner or by
-  self-trade prevention) stay in their FIFO until a walk (clearing or a taker) skips them, and a tick leaves
-  the set only when a walk finds its FIFO exhausted. Each skipped order and each retired tick costs one unit
-  of the walk's budget (``max_steps``, ``max_fills``), exactly like a matched pair or a fill, so a call runs
-  out at the same point as on chain.
+  that closes an order moves its level's head past it at once, and retires the tick at once (free of budget)
+  if that empties its FIFO; cancelled orders (by their owner or by self-trade prevention) stay in their FIFO
+  until a walk (clearing or a taker) skips them, and a tick whose FIFO holds only such orders leaves the set
+  when a walk finds it exhausted. Each skipped order and each tick a walk retires costs one unit of the walk's
+  budget (``max_steps``, ``max_fills``), exactly like a matched pair or a fill, so a call runs out at the same
+  point as on chain.
 - **Settlement per order**: an order's fills are recorded in it (``filled_lots``, ``value``; UNIFORM auction
   lots are priced when clearing is done); its fee is charged once, on its total value, rounded down, when it is
   settled. A resting order is settled when it closes: by the taker that completes it, at once when a self-trade
@@ -189,13 +191,14 @@ class AlreadyClosed(ModelError):
 
 
 class NothingToClaim(ModelError):
-    """The order is settled already, still open before its session closed, or its session is clearing."""
+    """A claim that would settle no order: each of its orders is settled already, still open before its session
+    closed, or of a session that is clearing. ``orderId`` is the claim's first id."""
 
     contract_name = "ExchangeNothingToClaim"
 
 
 class BatchSize(ModelError):
-    """A batch of no orders or ids, or of more than 100."""
+    """A batch of no orders or ids, or of more than 100; or a clearing call of no steps (``max`` 2**256 - 1)."""
 
     contract_name = "ExchangeBatchSize"
 
@@ -514,7 +517,7 @@ class SessionState:
     uniform_price2: int
     last_bid_tick: int
     last_ask_tick: int
-    steps: int  # budget units the clearing calls used (pairs, self-trades, skipped orders, retired ticks)
+    steps: int  # budget units clearing used (pairs, self-trades, skipped orders, ticks retired by the walk)
 
 
 # --- internals -------------------------------------------------------------------------------------------------
@@ -545,8 +548,8 @@ class _Level:
 
 @dataclass
 class _Book:
-    """One side of one session's book: the ticks that hold orders (some maybe all closed until a walk retires
-    them: the contract's bitmap) and each tick's FIFO."""
+    """One side of one session's book: the ticks that hold orders (some maybe only cancelled ones until a walk
+    retires them: the contract's bitmap) and each tick's FIFO."""
 
     side: Side
     ticks: set[int] = field(default_factory=set)
@@ -638,9 +641,11 @@ class ExchangeModel:
     def clear(self, max_steps: int) -> bool:
         """One ``clear`` call of at most ``max_steps`` budget units; True once clearing is done (the session is
         then CONTINUOUS). A call that spends its last unit on a pair returns False even if nothing crosses any
-        more: the next call finds that out."""
+        more: the next call finds that out. A call with no budget (``max_steps`` 0) is refused."""
         _int(max_steps, "max_steps", 0, NO_LIMIT)
         self._require(Phase.CLEARING)
+        if max_steps == 0:
+            raise BatchSize(size=0, max=NO_LIMIT)
         session = self._sessions[-1]
         budget = _Budget(max_steps)
         done = False
@@ -702,7 +707,8 @@ class ExchangeModel:
         """``placeOrder``: returns the order's id, or 0 if it never rested (settled at once).
 
         In CALL the order only rests. In CONTINUOUS it first takes from the other side, spending at most
-        ``max_fills`` budget units (None: no bound) on fills, skipped orders and retired ticks.
+        ``max_fills`` budget units (None: no bound) on fills, skipped (cancelled) orders and the exhausted
+        ticks it retires.
         """
         return self.place_many(account, [(side, lots, tick, kind)], max_fills, batch=False)[0]
 
@@ -749,9 +755,12 @@ class ExchangeModel:
         order.open_lots = 0
 
     def claim(self, order_ids: Iterable[int]) -> list[Payout]:
-        """Settle each order (anyone may), all or none: a closed order (no open lots) unless its session is
-        clearing, or any order once its session closed, its remainder refunded. Refuses an order settled
-        already, still open before its session closed, or whose session is clearing."""
+        """Settle the given orders that are due (anyone may): a closed order (no open lots) unless its session
+        is clearing, or any order once its session closed, its remainder refunded. Orders settled already
+        (earlier, or by an earlier id of the same call) or not due yet are skipped, so nobody can make a bulk
+        claim fail by settling one of its orders first. Refused, all or none: an unknown id, and a call that
+        settles nothing (``NothingToClaim`` with the first id). Returns the payouts (the contract returns their
+        number)."""
         order_ids = list(order_ids)
         if not 1 <= len(order_ids) <= MAX_BATCH:
             raise BatchSize(size=len(order_ids), max=MAX_BATCH)
@@ -759,14 +768,15 @@ class ExchangeModel:
             payouts = []
             for i in order_ids:
                 order = self._order(i)
+                if order.claimed:
+                    continue
                 phase = self._sessions[order.session - 1].phase
-                if order.claimed or phase is Phase.CLEARING:
-                    raise NothingToClaim(orderId=i)
-                if order.open_lots:
-                    if phase is not Phase.CLOSED:
-                        raise NothingToClaim(orderId=i)
-                    order.open_lots = 0
+                if phase is Phase.CLEARING or (order.open_lots and phase is not Phase.CLOSED):
+                    continue
+                order.open_lots = 0  # an open order once its session closed: its remainder is refunded
                 payouts.append(self._settle(order))
+            if not payouts:
+                raise NothingToClaim(orderId=order_ids[0])
             return payouts
 
     # -- reading --
@@ -795,7 +805,7 @@ class ExchangeModel:
         return [self.order(i) for i, o in self._orders.items() if session is None or o.session == session]
 
     def claimable(self, session: int | None = None) -> list[int]:
-        """The ids a claim would accept now."""
+        """The ids a claim would settle now."""
         out = []
         for o in self._orders.values():
             phase = self._sessions[o.session - 1].phase
@@ -817,8 +827,8 @@ class ExchangeModel:
         return out
 
     def best_ticks(self, session: int | None = None) -> tuple[int | None, int | None]:
-        """The contract's ``bestTicks``: the best ticks that hold orders, which may all be closed until a walk
-        retires them (None: no tick)."""
+        """The best ticks on the book's bitmap (None: no tick). A tick whose last order a fill closed left it at
+        once; one that still holds cancelled orders stays until a walk retires it, so it may have nothing open."""
         s = self._session(session)
         return s.bids.best_tick(), s.asks.best_tick()
 
@@ -1061,7 +1071,7 @@ class ExchangeModel:
         filled = value = 0
         while filled < lots:
             if budget.left == 0:
-                best = book.best_tick()  # maybe a tick whose orders are all closed: "may" still cross
+                best = book.best_tick()  # maybe a tick of cancelled orders only: "may" still cross
                 return filled, value, best is not None and _crosses(side, tick, best)
             maker_id = self._best_order(book, budget)
             if maker_id is None:
@@ -1096,9 +1106,9 @@ class ExchangeModel:
     # -- internals: the book and the call auction --
 
     def _best_order(self, book: _Book, budget: _Budget) -> int | None:
-        """The best open order (highest bid or lowest ask, earliest first), skipping closed orders and retiring
-        exhausted ticks on the way, one budget unit each. None with budget left: the side is empty; with none
-        left: the walk stopped here (the next one goes on)."""
+        """The best open order (highest bid or lowest ask, earliest first), skipping closed (cancelled) orders
+        and retiring exhausted ticks on the way, one budget unit each. None with budget left: the side is empty;
+        with none left: the walk stopped here (the next one goes on)."""
         while budget.left:
             tick = book.best_tick()
             if tick is None:
@@ -1118,9 +1128,14 @@ class ExchangeModel:
 
     @staticmethod
     def _move_head_past(session: _Session, order: _Order) -> None:
-        """A fill closed the best order of its level (its head): the head moves past it at once. (Orders
-        closed by a cancel or a self-trade stay in the FIFO until a walk skips them.)"""
-        session.book(order.side).levels[order.tick].head = (order.id & (2**64 - 1)) + 1
+        """A fill closed the best order of its level (its head): the head moves past it at once, and the tick
+        is retired if that empties its FIFO, both free of budget. (Orders closed by a cancel or a self-trade
+        stay in the FIFO until a walk skips them.)"""
+        book = session.book(order.side)
+        level = book.levels[order.tick]
+        level.head = (order.id & (2**64 - 1)) + 1
+        if level.head == len(level.orders):
+            book.ticks.discard(order.tick)
 
     def _clear_step(self, session: _Session, budget: _Budget) -> bool:
         """One step of the auction; True when clearing is done."""

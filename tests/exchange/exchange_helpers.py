@@ -432,6 +432,7 @@ class BookRun:
         self.sizes = orders, continuous
         self.refusals: dict[str, int] = {}
         self.clear_calls = 0
+        self.skipping_claims = 0  # accepted claims that skipped some of their ids (settled or not due)
 
     # operations -------------------------------------------------------------------------------------------
 
@@ -470,7 +471,9 @@ class BookRun:
         stored = self.model.orders(self.model.session)
         if stored:
             ids = [o.id for o in self.rng.sample(stored, min(len(stored), self.rng.randint(1, 3)))]
-            self._both(lambda: self.model.claim(ids), self.rng.choice(self.traders), "claim", ids)
+            result = self._both(lambda: self.model.claim(ids), self.rng.choice(self.traders), "claim", ids)
+            if not isinstance(result, ModelError) and len(result) < len(ids):
+                self.skipping_claims += 1
 
     def claim_all(self) -> None:
         ids = self.model.claimable(self.model.session)

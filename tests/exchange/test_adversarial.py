@@ -197,7 +197,7 @@ def test_cancel_only_ones_own_open_order(venue):
     assert (error.name, error.arguments) == ("ExchangeUnknownOrder", {"orderId": bid + 7})
 
 
-def test_claims_refuse_settled_open_and_clearing_orders(venue):
+def test_claims_skip_what_is_not_due_and_refuse_a_call_that_settles_nothing(venue):
     book = Book(venue)
     bid, ask, rest = book.ids
     anyone = book.traders[3]
@@ -207,16 +207,22 @@ def test_claims_refuse_settled_open_and_clearing_orders(venue):
     assert not book.both(lambda: book.model.clear(1), anyone, "clear", book.market, 1)  # one pair; more to do
     error = book.refused(lambda: book.model.claim([ask]), anyone, "claim", [ask])  # filled, but clearing runs
     assert (error.name, error.arguments) == ("ExchangeNothingToClaim", {"orderId": ask})
+    error = book.refused(lambda: book.model.claim([ask, bid, rest]), anyone, "claim", [ask, bid, rest])
+    assert (error.name, error.arguments) == ("ExchangeNothingToClaim", {"orderId": ask})  # none due: its first id
     assert book.both(lambda: book.model.clear(10), anyone, "clear", book.market, 10)
     book.both(lambda: book.model.claim([ask]), anyone, "claim", [ask])
     error = book.refused(lambda: book.model.claim([ask]), anyone, "claim", [ask])  # settled already
     assert (error.name, error.arguments) == ("ExchangeNothingToClaim", {"orderId": ask})
+    error = book.refused(lambda: book.model.claim([ask, bid, rest]), anyone, "claim", [ask, bid, rest])
+    assert (error.name, error.arguments) == ("ExchangeNothingToClaim", {"orderId": ask})  # settled, open, open
     book.both(lambda: book.model.cancel(book.traders[0].address, bid), book.traders[0], "cancel", bid)
-    error = book.refused(lambda: book.model.claim([bid, bid]), anyone, "claim", [bid, bid])  # twice in one call
-    assert (error.name, error.arguments) == ("ExchangeNothingToClaim", {"orderId": bid})
-    assert not venue.order(bid)["claimed"]  # the first one was undone with the call
     error = book.refused(lambda: book.model.claim([bid, ask + 99]), anyone, "claim", [bid, ask + 99])
     assert (error.name, error.arguments) == ("ExchangeUnknownOrder", {"orderId": ask + 99})
+    assert not venue.order(bid)["claimed"]  # the bid it settled first was undone with the call
+    # Twice in one call, among orders not due: settled once, the rest skipped.
+    payouts = book.both(lambda: book.model.claim([ask, bid, rest, bid]), anyone, "claim", [ask, bid, rest, bid])
+    assert [p.order_id for p in payouts] == [bid] and venue.order(bid)["claimed"]
+    assert not venue.order(rest)["claimed"]
 
 
 def test_withdrawals_of_locked_funds_and_deposits_of_unknown_tokens_are_refused(venue):

@@ -29,7 +29,7 @@ def venue(market) -> Venue:
 @pytest.mark.parametrize("pricing", [Pricing.MIDPOINT, Pricing.UNIFORM])
 def test_random_books_match_the_model(venue, pricing):
     totals = {"fills": 0, "auction": 0, "continuous": 0, "payouts": 0, "takers": 0, "self_trades": 0,
-              "clear_calls": 0, "orders": 0}
+              "clear_calls": 0, "orders": 0, "skipping_claims": 0}
     refusals: dict[str, int] = {}
     for seed in range(BOOKS):
         run = BookRun(venue, seed, pricing)
@@ -46,10 +46,12 @@ def test_random_books_match_the_model(venue, pricing):
         totals["takers"] += len(model.takers)
         totals["self_trades"] += sum(getattr(e, "reason", 0) == 1 for e in model.events)
         totals["clear_calls"] += run.clear_calls
+        totals["skipping_claims"] += run.skipping_claims
         totals["orders"] += len(model.orders())
         for name, count in run.refusals.items():
             refusals[name] = refusals.get(name, 0) + count
-    # The books did exercise both stages, partial fills, self-trades and refusals.
+    # The books did exercise both stages, partial fills, self-trades, claims that skipped some orders, refusals.
     assert totals["auction"] > 100 and totals["continuous"] > 100, totals
     assert totals["takers"] > 50 and totals["self_trades"] > 5 and totals["clear_calls"] > 2 * BOOKS, totals
+    assert totals["skipping_claims"] > 5, totals
     assert {"NothingToClaim", "WrongPhase", "AlreadyClosed", "NotOwner"} <= set(refusals), refusals

@@ -156,13 +156,12 @@ def test_order_ids_pack_market_session_side_tick_and_fifo_index():
 
 def test_midpoint_auction_on_a_3x3_book_by_hand():
     m, (b1, a1, b2, a2, b3, a3) = three_by_three("midpoint")
-    # Budget units: pair (a, d) 1; d's tick retired 1; pair (a, e) 1; a's tick retired 1; pair (b, e) 1;
-    # e's tick retired 1, then 103 < 104: done.
-    assert m.clear(2) is False  # the pair, then out of budget retiring d's exhausted tick
-    assert m.clear(3) is False  # (a, e), a's tick, (b, e)
-    assert m.clear(1) is False  # e's tick retired, no budget left to look further
+    # Budget units: pairs (a, d), (a, e), (b, e), one each; the fill that closes d, a, e retires their ticks
+    # with them, free; then 103 < 104: done.
+    assert m.clear(2) is False  # (a, d), (a, e)
+    assert m.clear(1) is False  # (b, e), no budget left to look further
     assert m.clear(1) is True  # 103 < 104: done without spending a unit
-    assert m.phase is Phase.CONTINUOUS and m.session_state().steps == 6
+    assert m.phase is Phase.CONTINUOUS and m.session_state().steps == 3
     assert fills(settled(m)) == [(b1, a1, 4, 204, 816), (b1, a2, 1, 207, 207), (b2, a2, 2, 205, 410)]
     assert m.events[-1] == AuctionCleared(1, 1, 0)
     assert all(f.phase is Phase.CLEARING for f in m.fills)
@@ -184,7 +183,7 @@ def test_midpoint_auction_on_a_3x3_book_by_hand():
 
 def test_uniform_auction_on_the_same_book_by_hand():
     m, (b1, a1, b2, a2, b3, a3) = three_by_three("uniform")
-    assert m.clear(3) is False
+    assert m.clear(2) is False
     assert [(f.lots, f.price2, f.value) for f in m.fills] == [(4, 0, 0), (1, 0, 0)]  # priced when cleared
     assert m.order(b1).value == 0 and settled(m)
     with pytest.raises(NothingToClaim):  # not while clearing runs
@@ -207,9 +206,9 @@ def test_uniform_price_is_the_last_matched_pair_not_a_self_trade_step():
     c_ask, b_ask = m.place("c", "ask", 2, 100), m.place("b", "ask", 2, 102)
     m.end_call()
     assert m.clear(10)
-    # The pair; a's and c's exhausted ticks retired; b's own ask cancelled; skipped and its tick retired;
+    # The pair (a's and c's ticks retired with it, free); b's own ask cancelled; skipped and its tick retired;
     # then no ask is left.
-    assert m.session_state().steps == 6 and m.session_state().uniform_price2 == 205
+    assert m.session_state().steps == 4 and m.session_state().uniform_price2 == 205
     assert fills(m) == [(a_bid, c_ask, 2, 205, 410)]
     assert Cancelled(b_ask, 2, CancelReason.SELF_TRADE) in m.events
     assert m.order(b_ask).cancelled_lots == 2 and m.order(b_ask).closed
@@ -250,13 +249,16 @@ def test_no_crossing_passes_clearing_in_one_call_and_clearing_is_bounded():
         flood.place("abc"[i % 3], "bid", 1, 110 + i % 5)
         flood.place("def"[i % 3], "ask", 1, 90 + i % 5)
     flood.end_call()
-    assert flood.clear(0) is False and flood.session_state().steps == 0  # a call with no budget does nothing
+    before = flood.snapshot()
+    with pytest.raises(BatchSize) as refused:  # a call with no budget is refused
+        flood.clear(0)
+    assert refused.value.arguments == {"size": 0, "max": 2**256 - 1} and flood.snapshot() == before
     calls = 1
     while not flood.clear(7):
         calls += 1
         assert flood.session_state().steps == 7 * (calls - 1)
-    # 40 pairs and 10 exhausted ticks retired: 50 units, 7 per call.
-    assert calls == 8 and flood.session_state().steps == 50 and len(flood.fills) == 40 and settled(flood)
+    # 40 pairs, 7 per call; each tick leaves the book with the fill of its last order, free.
+    assert calls == 6 and flood.session_state().steps == 40 and len(flood.fills) == 40 and settled(flood)
 
 
 def test_cancelled_orders_cost_clearing_steps_but_never_block_it():
@@ -269,8 +271,8 @@ def test_cancelled_orders_cost_clearing_steps_but_never_block_it():
     calls = 1
     while not m.clear(4):
         calls += 1
-    # 30 cancelled bids skipped at tick 100 before b's bid; one pair; then both ticks retired.
-    assert fills(m) == [(bid, ask, 2, 200, 400)] and m.session_state().steps == 30 + 1 + 2 and calls == 9
+    # 30 cancelled bids skipped at tick 100 before b's bid; one pair, whose fill retires both ticks.
+    assert fills(m) == [(bid, ask, 2, 200, 400)] and m.session_state().steps == 30 + 1 and calls == 8
 
 
 # --- continuous trading ----------------------------------------------------------------------------------------
@@ -356,9 +358,8 @@ def test_max_fills_bounds_the_walk_and_a_possibly_crossing_rest_comes_back():
     # One unit: b's ask filled; 101 still crosses: the remainder comes back at once, never rests crossed.
     assert m.place("a", "bid", 5, 105, max_fills=1) == 0
     assert m.takers[-1] == TakerSettled(1, "a", Side.BID, OrderKind.LIMIT, 5, 2, 400, 1)
-    # Three units: b's exhausted tick retired, c's 2 @ 101 filled, c's exhausted tick retired: nothing is left
-    # to cross, the remainder rests.
-    resting = m.place("d", "bid", 5, 101, max_fills=3)
+    # One unit: c's 2 @ 101 filled, and its tick retired with it: nothing is left to cross, the remainder rests.
+    resting = m.place("d", "bid", 5, 101, max_fills=1)
     assert m.order(resting).filled_lots == 2 and m.order(resting).open_lots == 3
     assert m.order(c_ask).claimed and m.order(b_ask).claimed
     m.place("e", "ask", 2, 102)
@@ -367,15 +368,22 @@ def test_max_fills_bounds_the_walk_and_a_possibly_crossing_rest_comes_back():
     assert m.book() == [(Side.BID, 101, 3), (Side.BID, 101, 5), (Side.ASK, 102, 2)]
 
 
-def test_max_fills_counts_a_filled_makers_tick_that_no_walk_retired_yet():
+def test_max_fills_a_level_emptied_by_a_fill_leaves_the_book_but_one_with_cancelled_orders_stays():
     m = continuous()
     m.place("b", "ask", 2, 100)
-    # Nothing else crosses, but the ask's tick stays on the bitmap until a walk retires it: with one unit
-    # spent on the fill, the taker "may still cross" and its remainder comes back instead of resting.
-    assert m.place("a", "bid", 5, 100, max_fills=1) == 0
-    assert m.best_ticks() == (None, 100) and m.book() == []
-    # The next walk pays its unit to retire the exhausted tick; then nothing is left to cross: it rests.
-    assert m.place("c", "bid", 5, 100, max_fills=1) != 0 and m.best_ticks() == (100, None)
+    # The fill closes the level's last order and retires its tick at once: with its one unit spent, the taker
+    # finds nothing left to cross and its remainder rests.
+    bid = m.place("a", "bid", 5, 100, max_fills=1)
+    assert bid != 0 and m.order(bid).open_lots == 3 and m.best_ticks() == (100, None)
+    # A cancelled order keeps its tick on the bitmap until a walk skips it: the taker "may still cross" there,
+    # and its remainder comes back instead of resting.
+    m.place("b", "ask", 2, 101)
+    m.cancel("c", m.place("c", "ask", 2, 101))
+    assert m.place("d", "bid", 5, 101, max_fills=1) == 0
+    assert m.takers[-1] == TakerSettled(1, "d", Side.BID, OrderKind.LIMIT, 5, 2, 404, 1)
+    assert m.best_ticks() == (100, 101) and m.book() == [(Side.BID, 100, 3)]
+    # The next walk pays a unit to skip the cancelled order and one to retire the tick; then it rests.
+    assert m.place("e", "bid", 5, 101, max_fills=2) != 0 and m.best_ticks() == (101, None) and settled(m)
 
 
 # --- claims, cancels, deposits ---------------------------------------------------------------------------------
@@ -390,22 +398,31 @@ def test_claims_settle_once_and_only_when_due():
             m.claim([i])
         assert refused.value.arguments == {"orderId": i}
     assert m.snapshot() == before
+    with pytest.raises(NothingToClaim) as refused:  # a batch of orders none of which is due: its first id
+        m.claim(ids[::-1])
+    assert refused.value.arguments == {"orderId": ids[-1]} and m.snapshot() == before
     assert m.clear(10)
     b1, a1, b2, a2, b3, a3 = ids
-    with pytest.raises(NothingToClaim):  # a repeat in one call refuses the whole call
-        m.claim([b1, a1, b1])
-    assert m.snapshot()["events"] == before["events"] + m.events[len(before["events"]):]
-    m.claim([b1, a1])
-    with pytest.raises(NothingToClaim):  # settled already
+    # Orders not due are skipped: b3 is open before its session closed, b1's repeat settled by the same call.
+    assert [p.order_id for p in m.claim([b3, b1, a1, b1])] == [b1, a1]
+    before = m.snapshot()
+    with pytest.raises(NothingToClaim) as refused:  # settled already
         m.claim([b1])
-    with pytest.raises(NothingToClaim):  # still open before its session closed
+    assert refused.value.arguments == {"orderId": b1}
+    with pytest.raises(NothingToClaim) as refused:  # still open before its session closed
         m.claim([b3])
-    with pytest.raises(UnknownOrder):
-        m.claim([b3 + 99])
+    assert refused.value.arguments == {"orderId": b3}
+    with pytest.raises(NothingToClaim) as refused:  # nothing due among them
+        m.claim([b3, b1, a1])
+    assert refused.value.arguments == {"orderId": b3}
+    with pytest.raises(UnknownOrder) as refused:  # all or none: a2 is due, but the call is refused
+        m.claim([a2, b3 + 99])
+    assert refused.value.arguments == {"orderId": b3 + 99}
     with pytest.raises(BatchSize):
         m.claim([])
     with pytest.raises(BatchSize):
         m.claim([a2] * 101)
+    assert m.snapshot() == before
     assert m.order(b1).claimed and not m.order(a2).claimed and settled(m)
 
 
@@ -536,7 +553,7 @@ def rejections():
         ("empty batch", "call", lambda m: m.place_many("a", []), BatchSize, {"size": 0, "max": 100}),
         ("claim in clearing", "clearing", lambda m: m.claim([m.orders()[0].id]), NothingToClaim, None),
         ("claim open order", "continuous", lambda m: m.claim([m.orders()[2].id]), NothingToClaim, None),
-        ("claim twice", "continuous", lambda m: m.claim([m.orders()[1].id] * 2), NothingToClaim, None),
+        ("claim none due", "continuous", lambda m: m.claim([m.orders()[2].id] * 2), NothingToClaim, None),
         ("cancel by another", "continuous", lambda m: m.cancel("b", m.orders()[2].id), NotOwner, None),
         ("cancel unknown", "continuous", lambda m: m.cancel("a", 99), UnknownOrder, {"orderId": 99}),
         ("cancel closed", "continuous", lambda m: m.cancel("c", m.orders()[1].id), AlreadyClosed, None),
@@ -548,6 +565,7 @@ def rejections():
         ("deposit another token", "call", lambda m: m.deposit("a", "coin", 5), UnknownToken, {"token": "coin"}),
         ("collect no fees", "call", lambda m: m.collect_fees(), ZeroAmount, {}),
         ("clear in call", "call", lambda m: m.clear(5), WrongPhase, None),
+        ("clear no steps", "clearing", lambda m: m.clear(0), BatchSize, {"size": 0, "max": 2**256 - 1}),
         ("clear again", "continuous", lambda m: m.clear(5), WrongPhase, None),
         ("end call twice", "clearing", lambda m: m.end_call(), WrongPhase, None),
         ("close in call", "call", lambda m: m.close(), WrongPhase, None),
