@@ -25,9 +25,10 @@ import {RegistryGuard} from "../registry/RegistryGuard.sol";
  * @title CarbonExchange
  * @notice See {ICarbonExchange} and docs/exchange.md.
  * @dev The book of a (market, session, side) is a two-level bitmap of the ticks that hold orders, and per tick
- * a FIFO of orders (`Level.head` .. `Level.next`). An order is one storage slot. Cancelled and filled orders
- * stay in their FIFO with no open lots; whoever walks the book (a taker, the clearing) skips them and clears
- * a tick's bit when its FIFO is exhausted. Every walk is bounded by the caller's own `maxSteps`/`maxFills`.
+ * a FIFO of orders (`Level.head` .. `Level.next`). An order is one storage slot. A fill that closes the order
+ * at a FIFO's head moves the head past it and retires the tick when the FIFO is empty; cancelled orders stay
+ * in their FIFO with no open lots until a walk (a taker, the clearing) skips them, and that walk retires the
+ * tick it empties. Every walk is bounded by the caller's own `maxSteps`/`maxFills`.
  *
  * Order ids pack where the order lives: `market << 120 | session << 88 | side << 80 | tick << 64 | index`.
  * Token movements and the accounting they keep are tagged `E1` (tokens in and out) and `E2` (what the exchange
@@ -121,7 +122,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
         uint256 unit;
     }
 
-    /// @dev How many more orders (or exhausted ticks) a walk of the book may visit in this call.
+    /// @dev How many more steps a walk of the book may take in this call: a matched pair or fill, a self-trade
+    /// cancellation, a skipped cancelled order, or a tick retired by the walk.
     struct Budget {
         uint256 left;
     }
@@ -315,7 +317,8 @@ contract CarbonExchange is ICarbonExchange, RegistryGuard, ReentrancyGuardTransi
             midpoint: m.pricing == Pricing.MIDPOINT,
             unit: m.unitValue
         });
-        // Every matched pair, self-trade cancellation, skipped order and retired tick costs one step.
+        // Every matched pair, self-trade cancellation, skipped cancelled order and tick the walk retires costs
+        // one step (a tick emptied by a fill is retired with it, free).
         Budget memory budget = Budget(maxSteps);
         while (budget.left != 0 && !done) {
             done = _clearStep(c, s, budget);
