@@ -22,7 +22,7 @@ from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.market_data import Bar, Depth, Trade, depth, ohlcv
 from carbon_sdk.registry import checked_address, _region
 from carbon_sdk.tx import Progress, Receipt
-from carbon_sdk.types import ParsableEnum, Role, roles_mask
+from carbon_sdk.types import OrderKind, Pricing, Role, SessionPhase, Side, order_parts, roles_mask
 from carbon_sdk.units import UNITS_PER_TONNE, checked_amount
 
 if TYPE_CHECKING:
@@ -34,29 +34,6 @@ MAX_BATCH = 100  # orders per placeOrders / claim call
 MAX_TICK = 2**16 - 1
 DEFAULT_MAX_FILLS = 50
 DEFAULT_CLEAR_STEPS = 300  # matching steps per clear() transaction: well inside a 30M-gas block
-
-
-class Side(ParsableEnum):
-    BID = 0
-    ASK = 1
-
-
-class Pricing(ParsableEnum):
-    MIDPOINT = 0
-    UNIFORM = 1
-
-
-class OrderKind(ParsableEnum):
-    LIMIT = 0
-    MARKET = 1
-
-
-class SessionPhase(ParsableEnum):
-    NONE = 0
-    CALL = 1
-    CLEARING = 2
-    CONTINUOUS = 3
-    CLOSED = 4
 
 
 @dataclass(frozen=True)
@@ -197,12 +174,6 @@ class OrderSpec:
 
     def encode(self) -> tuple[int, int, int, int]:
         return (int(self.side), int(self.kind), self.lots, self.tick)
-
-
-def order_parts(order_id: int) -> dict[str, int]:
-    """What an order id says: market, session, side, tick, index (the contract packs them)."""
-    return {"market": order_id >> 120, "session": (order_id >> 88) & 0xFFFFFFFF, "side": (order_id >> 80) & 0xFF,
-            "tick": (order_id >> 64) & 0xFFFF, "index": order_id & (2**64 - 1)}
 
 
 class ExchangeModule:

@@ -48,11 +48,10 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
-from enum import IntEnum
 from typing import Any, Hashable, Iterable, Iterator, Sequence
 
 from carbon_sdk.errors import CarbonError, InvalidInput
-from carbon_sdk.types import ParsableEnum, Role
+from carbon_sdk.types import CancelReason, OrderKind, Pricing, Role, SessionPhase, Side, pack_order_id
 
 UNITS_PER_TONNE = 10**6
 BPS = 10_000
@@ -66,38 +65,8 @@ ASSET = "asset"
 SETTLEMENT = "settlement"
 TOKENS = (ASSET, SETTLEMENT)
 
-
-class Phase(IntEnum):
-    NONE = 0  # no session opened yet
-    CALL = 1
-    CLEARING = 2
-    CONTINUOUS = 3
-    CLOSED = 4
-
-
-class Side(ParsableEnum):
-    BID = 0
-    ASK = 1
-
-
-class OrderKind(ParsableEnum):
-    LIMIT = 0
-    MARKET = 1
-
-
-class Pricing(ParsableEnum):
-    MIDPOINT = 0  # each matched pair at its own midpoint (the seed design)
-    UNIFORM = 1  # every pair at the midpoint of the last matched pair
-
-
-class CancelReason(IntEnum):
-    OWNER = 0
-    SELF_TRADE = 1
-
-
-def order_id(market: int, session: int, side: Side, tick: int, index: int) -> int:
-    """The contract's packed order id."""
-    return market << 120 | session << 88 | int(side) << 80 | tick << 64 | index
+Phase = SessionPhase  # the contract's session phases (the enums are shared with carbon_sdk.exchange)
+order_id = pack_order_id
 
 
 # --- errors: the contract's custom errors, by name and arguments ---------------------------------------------

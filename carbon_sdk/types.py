@@ -105,3 +105,45 @@ class StatusChange:
 
 def timestamp(value: int) -> datetime:
     return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+# ---------------------------------------------------------------- the exchange (mirror ICarbonExchange.sol)
+
+
+class Side(ParsableEnum):
+    BID = 0
+    ASK = 1
+
+
+class Pricing(ParsableEnum):
+    MIDPOINT = 0  # each matched pair at its own midpoint (the seed design)
+    UNIFORM = 1  # every pair at the midpoint of the last matched pair
+
+
+class OrderKind(ParsableEnum):
+    LIMIT = 0
+    MARKET = 1
+
+
+class SessionPhase(ParsableEnum):
+    NONE = 0  # no session opened yet
+    CALL = 1
+    CLEARING = 2
+    CONTINUOUS = 3
+    CLOSED = 4
+
+
+class CancelReason(IntEnum):
+    OWNER = 0
+    SELF_TRADE = 1
+
+
+def pack_order_id(market: int, session: int, side: int, tick: int, index: int) -> int:
+    """The contract's order id: ``market << 120 | session << 88 | side << 80 | tick << 64 | index``."""
+    return market << 120 | session << 88 | int(side) << 80 | tick << 64 | index
+
+
+def order_parts(order_id: int) -> dict[str, int]:
+    """What an order id says: market, session, side, tick, index."""
+    return {"market": order_id >> 120, "session": (order_id >> 88) & 0xFFFFFFFF, "side": (order_id >> 80) & 0xFF,
+            "tick": (order_id >> 64) & 0xFFFF, "index": order_id & (2**64 - 1)}
