@@ -302,8 +302,8 @@ permission check.
 
 **Exchange.** The clearing plot is `docs/exchange-clearing.png`: clearing gas grows linearly with the number
 of matched orders (about 24k per matched pair, under the 25k target, at every size up to 10,000 orders,
-each transaction bounded by its 300 steps) and mildly with the number of price levels (an exhausted level
-costs one step). Two targets are missed, for reasons the design keeps on purpose:
+each transaction bounded by its 300 steps) and mildly with the number of price levels (emptying a level
+clears its bit in the tick bitmap). Two targets are missed, for reasons the design keeps on purpose:
 - `auction_place` (one order, 78.5k; target 60k). An order is one new storage slot (22.1k); the entry
   check asks the registry (role, status, region and debt of the trader: a cold account and slot, 4.7k);
   the funds are locked from the trader's deposit (5k), the price level's FIFO takes the order (5k), the
