@@ -119,6 +119,7 @@ class CarbonClient:
 
         from carbon_sdk.allowances import AllowancesModule
         from carbon_sdk.coin import CoinModule
+        from carbon_sdk.credits import CreditsModule
         from carbon_sdk.exchange import ExchangeModule
         from carbon_sdk.mrv import MrvModule
         from carbon_sdk.registry import RegistryModule
@@ -130,6 +131,7 @@ class CarbonClient:
         self.coin = CoinModule(self)
         self.settlement = SettlementModule(self)
         self.exchange = ExchangeModule(self)
+        self.credits = CreditsModule(self)
 
     @classmethod
     def from_ape(cls, manifest: Manifest | str | Path, account: Any = None, **options: Any) -> "CarbonClient":

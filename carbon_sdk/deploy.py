@@ -3,7 +3,7 @@
 Order and wiring (each later contract names the earlier ones; see docs/architecture.md):
 
     ConsortiumRegistry -> SettlementToken -> RewardPenaltyCoin -> VintageTokenFactory -> AllowanceManager
-    -> EmissionsMRV -> CarbonExchange -> SealedAuction; then factory.bind(manager), manager.setMrv(mrv),
+    -> EmissionsMRV -> CarbonExchange -> SealedAuction -> CreditManager (which creates the PCC token); then factory.bind(manager), manager.setMrv(mrv),
     coin.authoriseModules([mrv, manager]), registry.setDebtRecorder(coin), exchange.bindSealer(sealed), and
     registry.registerSystemContract(coin / exchange / sealed) (pool, deposits and bonds hold tokens).
 """
@@ -27,9 +27,9 @@ from carbon_sdk.tx import Call, Receipt, TransactionSender, shared_sender
 
 # Deployed in this order; later issues append (credits, exchange...).
 SYSTEM_CONTRACTS = ("ConsortiumRegistry", "SettlementToken", "RewardPenaltyCoin", "VintageTokenFactory",
-                    "AllowanceManager", "EmissionsMRV", "CarbonExchange", "SealedAuction")
+                    "AllowanceManager", "EmissionsMRV", "CarbonExchange", "SealedAuction", "CreditManager")
 # Contract types the system creates at run time; their ABIs go into the manifest.
-RUNTIME_CONTRACTS = ("VintageToken",)
+RUNTIME_CONTRACTS = ("VintageToken", "PersonalCarbonCredit")
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ def deploy_system(
                  table.gwp_milli, table.source_hash)
     exchange = deploy("CarbonExchange", registry)
     sealed = deploy("SealedAuction", registry, exchange)
+    deploy("CreditManager", registry)  # creates the PersonalCarbonCredit token
 
     call("VintageTokenFactory", "bind", manager)
     call("AllowanceManager", "setMrv", mrv)

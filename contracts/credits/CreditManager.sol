@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {
+    CreditBatch, CreditClaim, ICreditManager, MethodologyRecord
+} from "../interfaces/ICreditManager.sol";
+import {IConsortiumRegistry, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
+import {RegistryGuard} from "../registry/RegistryGuard.sol";
+import {PersonalCarbonCredit} from "./PersonalCarbonCredit.sol";
+
+/**
+ * @title CreditManager
+ * @notice See {ICreditManager}.
+ * @dev Claims are marked in a bitmap per batch (256 entries a slot), so a claim writes one warm-ish slot, not a
+ * new one. PCC conservation: a batch mints at most its committed total (`claimed <= total`), and all a
+ * platform's batches of a period at most its ceiling; credits are burned only on their holder's own call.
+ */
+contract CreditManager is ICreditManager, RegistryGuard {
+    uint16 private constant _BPS = 10_000;
+    uint256 public constant MAX_CLAIMS = 200;
+
+    struct Issuance {
+        uint128 committed;
+        uint128 ceiling;
+    }
+
+    struct Deficit {
+        uint128 owed; // PCC units to surrender
+        uint128 covered;
+    }
+
+    PersonalCarbonCredit private immutable _credit;
+    uint256 public nextBatchId = 1;
+    mapping(uint256 batchId => CreditBatch) private _batches;
+    mapping(uint256 batchId => mapping(uint256 word => uint256 bits)) private _claimed;
+    mapping(uint16 version => MethodologyRecord) private _methodologies;
+    mapping(uint16 period => mapping(uint32 region => uint128)) private _quotas;
+    mapping(uint16 period => uint16) private _offsetRatios;
+    mapping(uint16 period => mapping(address platform => Issuance)) private _issuance;
+    mapping(uint16 period => mapping(address account => Deficit)) private _deficits;
+
+    constructor(IConsortiumRegistry registry_) RegistryGuard(registry_) {
+        _credit = new PersonalCarbonCredit(registry_, address(this));
+    }
+
+    // ---------------------------------------------------------------- regulator
+
+    /// @inheritdoc ICreditManager
+    function registerMethodology(uint16 version, bytes32 contentHash, string calldata uri) external {
+        _requireRegulatorFor(0);
+        if (contentHash == bytes32(0)) revert CreditsZeroHash();
+        MethodologyRecord storage record = _methodologies[version];
+        if (record.contentHash != bytes32(0)) revert CreditsMethodologyExists(version);
+        _methodologies[version] =
+            MethodologyRecord({contentHash: contentHash, registeredAt: uint40(block.timestamp), uri: uri});
+        emit MethodologyRegistered(version, contentHash, uri);
+    }
+
+    /// @inheritdoc ICreditManager
+    function setQuota(uint16 period, uint32 region, uint128 perCapita) external {
+        _requireRegulatorFor(region);
+        _quotas[period][region] = perCapita;
+        emit QuotaSet(period, region, perCapita);
+    }
+
+    /// @inheritdoc ICreditManager
+    function setOffsetRatio(uint16 period, uint16 deltaBps) external {
+        _requireRegulatorFor(0);
+        if (deltaBps > _BPS) revert CreditsInvalidRatio(deltaBps);
+        _offsetRatios[period] = deltaBps;
+        emit OffsetRatioSet(period, deltaBps);
+    }
+
+    /// @inheritdoc ICreditManager
+    function setIssuanceCeiling(uint16 period, address platform, uint128 ceiling) external {
+        (, , uint32 region,) = registry.profileOf(platform);
+        _requireRegulatorFor(region);
+        _issuance[period][platform].ceiling = ceiling;
+        emit IssuanceCeilingSet(period, platform, ceiling);
+    }
+
+    // ---------------------------------------------------------------- platforms
+
+    /// @inheritdoc ICreditManager
+    function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint128 total, uint32 entries)
+        external
+        onlyRole(Role.PLATFORM)
+        returns (uint256 batchId)
+    {
+        batchId = nextBatchId;
+        if (expectedId != batchId) revert CreditsBatchIdMismatch(expectedId, batchId);
+        if (_methodologies[methodology].contentHash == bytes32(0)) revert CreditsUnknownMethodology(methodology);
+        if (root == bytes32(0)) revert CreditsZeroHash();
+        Issuance storage issuance = _issuance[period][msg.sender];
+        uint256 committed = uint256(issuance.committed) + total;
+        if (committed > issuance.ceiling) {
+            revert CreditsCeilingExceeded(period, msg.sender, issuance.ceiling, committed);
+        }
+        issuance.committed = uint128(committed);
+        nextBatchId = batchId + 1;
+        _batches[batchId] = CreditBatch({
+            platform: msg.sender,
+            period: period,
+            methodology: methodology,
+            committedAt: uint40(block.timestamp),
+            entries: entries,
+            total: total,
+            claimed: 0,
+            root: root
+        });
+        emit BatchCommitted(batchId, msg.sender, period, methodology, root, total, entries);
+    }
+
+    // ---------------------------------------------------------------- claims
+
+    /// @inheritdoc ICreditManager
+    function claim(uint256 batchId, CreditClaim calldata entry) external {
+        CreditBatch storage batch = _batch(batchId);
+        if (msg.sender != entry.account && msg.sender != batch.platform) {
+            revert CreditsNotClaimant(msg.sender, entry.account);
+        }
+        _claim(batch, batchId, entry);
+    }
+
+    /// @inheritdoc ICreditManager
+    function claimMany(uint256 batchId, CreditClaim[] calldata entries) external {
+        uint256 size = entries.length;
+        if (size == 0 || size > MAX_CLAIMS) revert CreditsBatchSize(size, MAX_CLAIMS);
+        CreditBatch storage batch = _batch(batchId);
+        if (msg.sender != batch.platform) revert CreditsNotClaimant(msg.sender, entries[0].account);
+        for (uint256 i; i < size; ++i) {
+            _claim(batch, batchId, entries[i]);
+        }
+    }
+
+    /// @inheritdoc ICreditManager
+    function coverDeficit(uint16 period, uint256 amount) external {
+        Deficit storage d = _deficits[period][msg.sender];
+        uint256 outstanding = d.owed - d.covered;
+        if (outstanding == 0) revert CreditsNothingToCover(period, msg.sender);
+        if (amount == 0 || amount > outstanding) {
+            revert CreditsCoverExceedsDeficit(period, msg.sender, outstanding, amount);
+        }
+        d.covered += uint128(amount);
+        _credit.burnFrom(msg.sender, amount); // reverts with ERC20InsufficientBalance if the caller holds less
+        emit DeficitCovered(period, msg.sender, amount, outstanding - amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc ICreditManager
+    function credit() external view returns (address) {
+        return address(_credit);
+    }
+
+    /// @inheritdoc ICreditManager
+    function batchOf(uint256 batchId) external view returns (CreditBatch memory) {
+        return _batches[batchId];
+    }
+
+    /// @inheritdoc ICreditManager
+    function isClaimed(uint256 batchId, uint256 index) public view returns (bool) {
+        return _claimed[batchId][index >> 8] & (1 << (index & 0xff)) != 0;
+    }
+
+    /// @inheritdoc ICreditManager
+    function methodologyOf(uint16 version) external view returns (MethodologyRecord memory) {
+        return _methodologies[version];
+    }
+
+    /// @inheritdoc ICreditManager
+    function quotaOf(uint16 period, uint32 region) external view returns (uint128) {
+        return _quotas[period][region];
+    }
+
+    /// @inheritdoc ICreditManager
+    function offsetRatioOf(uint16 period) external view returns (uint16) {
+        return _offsetRatios[period];
+    }
+
+    /// @inheritdoc ICreditManager
+    function issuedBy(uint16 period, address platform) external view returns (uint128 committed, uint128 ceiling) {
+        Issuance storage issuance = _issuance[period][platform];
+        return (issuance.committed, issuance.ceiling);
+    }
+
+    /// @inheritdoc ICreditManager
+    function deficitOf(uint16 period, address account) external view returns (uint256 owed, uint256 covered) {
+        Deficit storage d = _deficits[period][account];
+        return (d.owed, d.covered);
+    }
+
+    /// @inheritdoc ICreditManager
+    function leafOf(uint256 batchId, uint256 index, address account, uint128 amount, uint128 deficit)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            bytes.concat(keccak256(abi.encode(index, account, amount, deficit, batchId, address(this), block.chainid)))
+        );
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Verifies and records one entry, and mints its credits within the batch's total.
+    function _claim(CreditBatch storage batch, uint256 batchId, CreditClaim calldata entry) private {
+        uint256 index = entry.index;
+        uint256 word = index >> 8;
+        uint256 bit = 1 << (index & 0xff);
+        uint256 bits = _claimed[batchId][word];
+        if (bits & bit != 0) revert CreditsAlreadyClaimed(batchId, index);
+        address account = entry.account;
+        bytes32 leaf = leafOf(batchId, index, account, entry.amount, entry.deficit);
+        if (!MerkleProof.verifyCalldata(entry.proof, batch.root, leaf)) {
+            revert CreditsInvalidProof(batchId, index, account);
+        }
+        (Role role, MemberStatus status,,) = registry.profileOf(account);
+        if (role != Role.INDIVIDUAL || status != MemberStatus.ACTIVE) revert CreditsIneligibleAccount(account);
+        _claimed[batchId][word] = bits | bit;
+        uint256 amount = entry.amount;
+        uint256 claimed = uint256(batch.claimed) + amount;
+        if (claimed > batch.total) revert CreditsBatchTotalExceeded(batchId, batch.total, claimed);
+        batch.claimed = uint128(claimed);
+        if (amount != 0) _credit.mint(account, amount);
+        if (entry.deficit != 0) _recordDeficit(batch.period, account, entry.deficit);
+        emit CreditsClaimed(batchId, account, index, amount, entry.deficit, msg.sender);
+    }
+
+    function _recordDeficit(uint16 period, address account, uint256 grams) private {
+        uint256 owed = grams * _offsetRatios[period] / _BPS;
+        _deficits[period][account].owed += uint128(owed);
+        emit DeficitRecorded(period, account, grams, owed);
+    }
+
+    function _batch(uint256 batchId) private view returns (CreditBatch storage batch) {
+        batch = _batches[batchId];
+        if (batch.root == bytes32(0)) revert CreditsUnknownBatch(batchId);
+    }
+
+    function _requireRegulatorFor(uint32 region) private view {
+        (Role role, MemberStatus status, uint32 callerRegion,) = registry.profileOf(msg.sender);
+        if (role != Role.REGULATOR || status != MemberStatus.ACTIVE) revert GuardMissingRole(msg.sender, Role.REGULATOR);
+        if (callerRegion != 0 && callerRegion != region) revert CreditsRegionMismatch(callerRegion, region);
+    }
+}

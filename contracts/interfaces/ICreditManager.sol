@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @notice A committed batch of personal credits: one Merkle root over any number of entries.
+struct CreditBatch {
+    address platform;
+    uint16 period;
+    uint16 methodology;
+    uint40 committedAt;
+    uint32 entries;
+    uint128 total; // PCC units the batch's leaves may mint in all
+    uint128 claimed; // PCC units minted so far
+    bytes32 root;
+}
+
+/// @notice One leaf of a batch, as a claim presents it (see {ICreditManager-leafOf}).
+struct CreditClaim {
+    uint256 index;
+    address account;
+    uint128 amount; // PCC units to mint: surplus quota and green-behaviour reductions
+    uint128 deficit; // grams of emissions above the quota, to cover with PCC at the offset ratio
+    bytes32[] proof;
+}
+
+/// @notice A versioned methodology: the hash of its canonical content (carbon_sdk.methodology).
+struct MethodologyRecord {
+    bytes32 contentHash;
+    uint40 registeredAt;
+    string uri;
+}
+
+/**
+ * @title ICreditManager
+ * @notice Personal carbon accounts (DESIGN.md section 2.4): methodology versions, per-capita quotas per region
+ * and period, the offset ratio, platforms' issuance ceilings, and batches of personal credits committed as one
+ * Merkle root each (OpenZeppelin StandardMerkleTree) and claimed by individuals or, in bulk, by their
+ * platform. A claim mints the entry's credits and records its deficit, which the individual covers by
+ * surrendering credits at the offset ratio.
+ *
+ * A leaf is `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount, deficit, batchId, manager,
+ * chainId))))`, so a leaf is valid for one account, in one batch, of one deployment on one chain; each index
+ * is claimed once.
+ */
+interface ICreditManager {
+    error CreditsUnknownMethodology(uint16 version);
+    error CreditsMethodologyExists(uint16 version);
+    error CreditsZeroHash();
+    error CreditsInvalidRatio(uint16 bps);
+    error CreditsBatchIdMismatch(uint256 expected, uint256 next);
+    error CreditsCeilingExceeded(uint16 period, address platform, uint256 ceiling, uint256 requested);
+    error CreditsUnknownBatch(uint256 batchId);
+    error CreditsNotClaimant(address caller, address account);
+    error CreditsIneligibleAccount(address account);
+    error CreditsAlreadyClaimed(uint256 batchId, uint256 index);
+    error CreditsInvalidProof(uint256 batchId, uint256 index, address account);
+    error CreditsBatchTotalExceeded(uint256 batchId, uint256 total, uint256 requested);
+    error CreditsBatchSize(uint256 size, uint256 max);
+    error CreditsNothingToCover(uint16 period, address account);
+    error CreditsCoverExceedsDeficit(uint16 period, address account, uint256 outstanding, uint256 amount);
+    error CreditsRegionMismatch(uint32 callerRegion, uint32 region);
+
+    event MethodologyRegistered(uint16 indexed version, bytes32 contentHash, string uri);
+    event QuotaSet(uint16 indexed period, uint32 indexed region, uint256 perCapita);
+    event OffsetRatioSet(uint16 indexed period, uint16 deltaBps);
+    event IssuanceCeilingSet(uint16 indexed period, address indexed platform, uint256 ceiling);
+    event BatchCommitted(
+        uint256 indexed batchId, address indexed platform, uint16 indexed period, uint16 methodology, bytes32 root,
+        uint256 total, uint32 entries
+    );
+    event CreditsClaimed(
+        uint256 indexed batchId, address indexed account, uint256 index, uint256 amount, uint256 deficit, address by
+    );
+    event DeficitRecorded(uint16 indexed period, address indexed account, uint256 deficitGrams, uint256 owed);
+    event DeficitCovered(uint16 indexed period, address indexed account, uint256 amount, uint256 outstanding);
+
+    /// @notice Registers methodology `version` by its content hash (national regulator). Once per version.
+    function registerMethodology(uint16 version, bytes32 contentHash, string calldata uri) external;
+
+    /// @notice Sets the per-capita quota of `region` in `period` (a regulator of the region, or national).
+    function setQuota(uint16 period, uint32 region, uint128 perCapita) external;
+
+    /// @notice Sets the offset ratio δ of `period` (national regulator): a deficit of d grams owes d·δ PCC.
+    function setOffsetRatio(uint16 period, uint16 deltaBps) external;
+
+    /// @notice Sets how many PCC `platform` may issue in `period` in all its batches (a regulator): what the
+    /// methodology and the quota allow it, computed off chain from its users (docs/credits.md).
+    function setIssuanceCeiling(uint16 period, address platform, uint128 ceiling) external;
+
+    /// @notice Commits a batch (an active PLATFORM): its root, methodology, total and number of entries, within
+    /// the platform's ceiling. `expectedId` must be {nextBatchId}: the leaves include the batch id.
+    function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint128 total, uint32 entries)
+        external
+        returns (uint256 batchId);
+
+    /// @notice Claims one entry: by the account itself or by the batch's platform. Mints its credits to the
+    /// account (an active INDIVIDUAL) and records its deficit.
+    function claim(uint256 batchId, CreditClaim calldata entry) external;
+
+    /// @notice Claims many entries of one batch in one transaction (the batch's platform; at most 200).
+    function claimMany(uint256 batchId, CreditClaim[] calldata entries) external;
+
+    /// @notice Surrenders `amount` PCC of the caller against its outstanding deficit of `period`.
+    function coverDeficit(uint16 period, uint256 amount) external;
+
+    function credit() external view returns (address);
+    function nextBatchId() external view returns (uint256);
+    function batchOf(uint256 batchId) external view returns (CreditBatch memory);
+    function isClaimed(uint256 batchId, uint256 index) external view returns (bool);
+    function methodologyOf(uint16 version) external view returns (MethodologyRecord memory);
+    function quotaOf(uint16 period, uint32 region) external view returns (uint128);
+    function offsetRatioOf(uint16 period) external view returns (uint16);
+    function issuedBy(uint16 period, address platform) external view returns (uint128 committed, uint128 ceiling);
+    function deficitOf(uint16 period, address account) external view returns (uint256 owed, uint256 covered);
+    function leafOf(uint256 batchId, uint256 index, address account, uint128 amount, uint128 deficit)
+        external
+        view
+        returns (bytes32);
+}
