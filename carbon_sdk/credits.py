@@ -130,7 +130,7 @@ class CreditsModule:
             except (TypeError, ValueError):
                 raise InvalidInput(f"entry #{i} must be (account, amount, deficit), got {item!r}") from None
             out.append(CreditEntry(i, checked_address(account, f"entry #{i} account"),
-                                   checked_amount(amount, f"entry #{i} amount", allow_zero=True, bits=128),
+                                   checked_amount(amount, f"entry #{i} amount", allow_zero=True, bits=64),
                                    checked_amount(deficit, f"entry #{i} deficit", allow_zero=True, bits=128)))
         tree = StandardMerkleTree.of([(e.index, e.account, e.amount, e.deficit, batch_id, manager, chain)
                                       for e in out], LEAF_ENCODING)
@@ -145,9 +145,12 @@ class CreditsModule:
 
     def batch(self, batch_id: int) -> dict[str, Any]:
         raw = self.contract.call("batchOf", batch_id)
+        committed = self.contract.logs(["BatchCommitted"], topics=["0x" + batch_id.to_bytes(32, "big").hex()])
+        total = committed[0].args["total"] if committed else 0
+        entries = committed[0].args["entries"] if committed else 0
         return {"batch_id": batch_id, "platform": raw["platform"], "period": raw["period"],
-                "methodology": raw["methodology"], "entries": raw["entries"], "total": raw["total"],
-                "claimed": raw["claimed"], "root": "0x" + raw["root"].hex()}
+                "methodology": raw["methodology"], "entries": entries, "total": total,
+                "claimed": total - raw["remaining"], "remaining": raw["remaining"], "root": "0x" + raw["root"].hex()}
 
     def claim(self, batch: CreditBatchTree, index: int) -> str:
         """Claim one entry (its account, or the batch's platform)."""

@@ -45,7 +45,7 @@ class Row(NamedTuple):  # not a dataclass: ape's script loader imports this file
     meets: bool | None  # None: no target
 
     def shown(self) -> str:
-        return f"{self.value:,.0f}" if self.unit == "gas" else f"{self.value:,.0f}"
+        return f"{self.value:,.1f}" if self.unit == "s" else f"{self.value:,.0f}"
 
 
 def bench_registry(admin: CarbonClient) -> list[Row]:
@@ -237,6 +237,56 @@ def bench_exchange(devnet: Devnet, manifest, regulator: CarbonClient, out: Path,
     return rows
 
 
+def bench_credits(devnet: Devnet, manifest, regulator: CarbonClient, entries: int = 1_000_000) -> list[Row]:
+    """Personal credits: a batch commit (constant whatever its size), a claim against a 1,000,000-entry tree,
+    a bulk claim per account, and the off-chain time to build the tree."""
+    from carbon_sdk.credits import LEAF_ENCODING, CreditBatchTree, CreditEntry
+    from carbon_sdk.merkle import StandardMerkleTree
+
+    admin = Account.create()
+    regulator.registry.register_organisation("Bench Credits Platform", admin.address, Role.PLATFORM,
+                                             allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
+    platform = CarbonClient(devnet.rpc_url, manifest, admin.key)
+    people = [Account.create().address for _ in range(201)]
+    platform.registry.enrol_batch(people, Role.INDIVIDUAL)
+    regulator.credits.register_methodology(1, b"bench methodology")
+    regulator.credits.set_issuance_ceiling(2025, platform.address, 2**127)
+    credits = platform.credits
+    # A first weekly batch gives 200 of them their first credits: the big batch's claims are then the usual
+    # case of an account that already holds PCC (a first credit also creates the holder's balance: +17k).
+    first = credits.build_batch([(person, 1_000, 0) for person in people[:200]])
+    credits.commit_batch(first, period=2025, methodology=1)
+    credits.claim_many(first)
+    batch_id = int(credits.contract.call("nextBatchId"))
+    manager, chain = credits.contract.address, platform.chain_id
+    filler = "0x" + "5a" * 20  # entries of the tree nobody claims here
+    rows = [CreditEntry(i, people[i] if i < len(people) else filler, 1_000 + i % 997, 0) for i in range(entries)]
+    started = time.perf_counter()
+    tree = StandardMerkleTree.of([(e.index, e.account, e.amount, e.deficit, batch_id, manager, chain) for e in rows],
+                                 LEAF_ENCODING)
+    tree_seconds = time.perf_counter() - started
+    batch = CreditBatchTree(batch_id, rows, tree)
+    commit = platform.transact(credits.contract.tx("commitBatch", batch_id, 2025, 1, bytes.fromhex(tree.root[2:]),
+                                                   batch.total, entries)).gas_used
+    credits.claim(batch, 1)  # the batch's first claim writes its first claimed-bitmap word
+    single = platform.transact(credits.contract.tx("claim", batch_id, batch.claim_args(0))).gas_used
+    newcomer = platform.transact(credits.contract.tx("claim", batch_id, batch.claim_args(200))).gas_used
+    bulk = platform.transact(credits.contract.tx("claimMany", batch_id, [batch.claim_args(i) for i in range(2, 200)]))
+    depth = len(tree.get_proof(0))
+    return [
+        Row("credit_batch_commit", f"personal credit batch commit ({entries:,} entries; the same for any number)",
+            "gas", commit, "≤ 100k", "per-recipient minting: ≥ 25k × N", commit <= 100_000),
+        Row("credit_claim_1m_tree", f"personal credit claim against a {entries:,}-entry tree ({depth}-node proof; "
+            "an account that holds credits)", "gas", single, "≤ 70k", "", single <= 70_000),
+        Row("credit_claim_first_credits", "the same claim for an account's first credits (its balance is created)",
+            "gas", newcomer, "—", "", None),
+        Row("credit_bulk_claim_per_account", "personal credit claims in bulk by the platform, per account (198 in "
+            f"one transaction, {depth}-node proofs)", "gas", bulk.gas_used / 198, "—", "", None),
+        Row("credit_tree_1m_seconds", f"off chain: the Merkle tree of {entries:,} credit entries (OpenZeppelin "
+            "StandardMerkleTree, Python)", "s", tree_seconds, "≤ 20 s", "", tree_seconds <= 20),
+    ]
+
+
 def _plot_scaling(scaling: list[tuple[str, int, int, int, int]], path: Path) -> None:
     import matplotlib
 
@@ -371,6 +421,7 @@ def cli(transactions: int, out: Path, quick: bool) -> None:
         rows += bench_allowances(devnet, manifest, regulator)
         rows += bench_exchange(devnet, manifest, regulator, out, sizes=(10, 100, 1_000) if quick else
                                (10, 100, 1_000, 10_000))
+        rows += bench_credits(devnet, manifest, regulator, entries=100_000 if quick else 1_000_000)
         anvil_version = regulator.rpc.call("web3_clientVersion")
     meta = {
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",

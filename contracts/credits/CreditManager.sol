@@ -83,7 +83,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
     // ---------------------------------------------------------------- platforms
 
     /// @inheritdoc ICreditManager
-    function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint128 total, uint32 entries)
+    function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint64 total, uint32 entries)
         external
         onlyRole(Role.PLATFORM)
         returns (uint256 batchId)
@@ -99,16 +99,8 @@ contract CreditManager is ICreditManager, RegistryGuard {
         }
         issuance.committed = uint128(committed);
         nextBatchId = batchId + 1;
-        _batches[batchId] = CreditBatch({
-            platform: msg.sender,
-            period: period,
-            methodology: methodology,
-            committedAt: uint40(block.timestamp),
-            entries: entries,
-            total: total,
-            claimed: 0,
-            root: root
-        });
+        _batches[batchId] =
+            CreditBatch({platform: msg.sender, period: period, methodology: methodology, remaining: total, root: root});
         emit BatchCommitted(batchId, msg.sender, period, methodology, root, total, entries);
     }
 
@@ -220,9 +212,9 @@ contract CreditManager is ICreditManager, RegistryGuard {
         if (role != Role.INDIVIDUAL || status != MemberStatus.ACTIVE) revert CreditsIneligibleAccount(account);
         _claimed[batchId][word] = bits | bit;
         uint256 amount = entry.amount;
-        uint256 claimed = uint256(batch.claimed) + amount;
-        if (claimed > batch.total) revert CreditsBatchTotalExceeded(batchId, batch.total, claimed);
-        batch.claimed = uint128(claimed);
+        uint256 remaining = batch.remaining;
+        if (amount > remaining) revert CreditsBatchTotalExceeded(batchId, remaining, amount);
+        batch.remaining = uint64(remaining - amount);
         if (amount != 0) _credit.mint(account, amount);
         if (entry.deficit != 0) _recordDeficit(batch.period, account, entry.deficit);
         emit CreditsClaimed(batchId, account, index, amount, entry.deficit, msg.sender);

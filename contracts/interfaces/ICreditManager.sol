@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-/// @notice A committed batch of personal credits: one Merkle root over any number of entries.
+/// @notice A committed batch of personal credits: one Merkle root over any number of entries. Two storage
+/// slots, so a commit costs the same whatever the size; its total and entry count are in BatchCommitted.
 struct CreditBatch {
     address platform;
     uint16 period;
     uint16 methodology;
-    uint40 committedAt;
-    uint32 entries;
-    uint128 total; // PCC units the batch's leaves may mint in all
-    uint128 claimed; // PCC units minted so far
+    uint64 remaining; // PCC units the batch's leaves may still mint (its total, less what was claimed)
     bytes32 root;
 }
 
@@ -53,7 +51,7 @@ interface ICreditManager {
     error CreditsIneligibleAccount(address account);
     error CreditsAlreadyClaimed(uint256 batchId, uint256 index);
     error CreditsInvalidProof(uint256 batchId, uint256 index, address account);
-    error CreditsBatchTotalExceeded(uint256 batchId, uint256 total, uint256 requested);
+    error CreditsBatchTotalExceeded(uint256 batchId, uint256 remaining, uint256 requested);
     error CreditsBatchSize(uint256 size, uint256 max);
     error CreditsNothingToCover(uint16 period, address account);
     error CreditsCoverExceedsDeficit(uint16 period, address account, uint256 outstanding, uint256 amount);
@@ -88,7 +86,7 @@ interface ICreditManager {
 
     /// @notice Commits a batch (an active PLATFORM): its root, methodology, total and number of entries, within
     /// the platform's ceiling. `expectedId` must be {nextBatchId}: the leaves include the batch id.
-    function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint128 total, uint32 entries)
+    function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint64 total, uint32 entries)
         external
         returns (uint256 batchId);
 
