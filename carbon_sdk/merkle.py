@@ -18,12 +18,15 @@ The same values and leaf types give the same root and proofs as the JavaScript l
 
 from __future__ import annotations
 
+import functools
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from eth_abi import encode
+from eth_hash.auto import keccak as _keccak
 from eth_utils import keccak
 
 from carbon_sdk.errors import InvalidInput
@@ -35,14 +38,68 @@ def _hex(value: bytes) -> str:
 
 def leaf_hash(leaf_encoding: Sequence[str], value: Sequence[Any]) -> bytes:
     """keccak256(keccak256(abi.encode(value))), as OpenZeppelin's `standardLeafHash`."""
-    try:
-        return keccak(keccak(encode(list(leaf_encoding), list(value))))
-    except Exception as exc:  # eth_abi names the offending value
-        raise InvalidInput(f"cannot encode {value!r} as ({', '.join(leaf_encoding)}): {exc}") from None
+    return _leaf_hasher(tuple(leaf_encoding))(value)
+
+
+def _static_word(kind: str) -> Callable[[Any], bytes] | None:
+    """A fast ABI encoder of one static type (unsigned integers, addresses, bytes32), or None."""
+    if kind.startswith("uint"):
+        bits = int(kind[4:] or 256)
+        limit = 1 << bits
+
+        def uint(v: Any) -> bytes:
+            if type(v) is not int or not 0 <= v < limit:
+                raise ValueError(f"{v!r} is not a {kind}")
+            return v.to_bytes(32, "big")
+        return uint
+    if kind == "address":
+        def address(v: Any) -> bytes:
+            # The hash uses the 20 bytes; a checksum is not re-validated here (the SDK checks addresses first).
+            raw = bytes.fromhex(v[2:]) if isinstance(v, str) and v.startswith("0x") else v
+            if not isinstance(raw, bytes) or len(raw) != 20:
+                raise ValueError(f"{v!r} is not an address")
+            return b"\x00" * 12 + raw
+        return address
+    if kind == "bytes32":
+        def b32(v: Any) -> bytes:
+            raw = bytes.fromhex(v[2:]) if isinstance(v, str) else bytes(v)
+            if len(raw) != 32:
+                raise ValueError(f"{v!r} is not bytes32")
+            return raw
+        return b32
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _leaf_hasher(leaf_encoding: tuple[str, ...]) -> Callable[[Sequence[Any]], bytes]:
+    """The leaf hash function for an encoding: static word types are packed directly (about 4x faster than
+    eth_abi, which matters for million-entry credit batches); anything else goes through eth_abi."""
+    words = [_static_word(kind) for kind in leaf_encoding]
+
+    def generic(value: Sequence[Any]) -> bytes:
+        try:
+            return keccak(keccak(encode(list(leaf_encoding), list(value))))
+        except Exception as exc:  # eth_abi names the offending value
+            raise InvalidInput(f"cannot encode {value!r} as ({', '.join(leaf_encoding)}): {exc}") from None
+
+    if any(w is None for w in words):
+        return generic
+
+    def packed(value: Sequence[Any]) -> bytes:
+        if len(value) != len(words):
+            raise InvalidInput(f"{value!r} has {len(value)} values, the encoding ({', '.join(leaf_encoding)}) "
+                               f"{len(words)}")
+        try:
+            data = b"".join(word(v) for word, v in zip(words, value))  # type: ignore[misc]
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"cannot encode {value!r} as ({', '.join(leaf_encoding)}): {exc}") from None
+        return _keccak(_keccak(data))
+
+    return packed
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:
-    return keccak(a + b) if a < b else keccak(b + a)
+    return _keccak(a + b) if a < b else _keccak(b + a)
 
 
 def process_proof(leaf: bytes, proof: Sequence[bytes | str]) -> bytes:
@@ -73,7 +130,8 @@ class StandardMerkleTree:
         """Build the tree (leaves sorted by hash, as OpenZeppelin's default ``sortLeaves: true``)."""
         if not values:
             raise InvalidInput("a Merkle tree needs at least one value")
-        hashed = sorted(((leaf_hash(leaf_encoding, v), i) for i, v in enumerate(values)), key=lambda x: x[0])
+        hasher = _leaf_hasher(tuple(leaf_encoding))
+        hashed = sorted(((hasher(v), i) for i, v in enumerate(values)), key=lambda x: x[0])
         size = 2 * len(hashed) - 1
         tree: list[bytes] = [b""] * size
         indices = [0] * len(values)

@@ -85,3 +85,24 @@ def test_bad_input_is_a_clear_error():
     tree = StandardMerkleTree.of([[1]], ["uint256"])
     with pytest.raises(InvalidInput, match="outside"):
         tree.get_proof(1)
+
+
+def test_the_fast_leaf_encoder_matches_eth_abi_on_random_values():
+    """Static word types are packed without eth_abi (for million-entry batches): same hashes, same errors."""
+    import random
+
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    from carbon_sdk.errors import InvalidInput
+    from carbon_sdk.merkle import leaf_hash
+
+    encoding = ("uint256", "address", "uint128", "uint64", "bytes32", "uint8")
+    rng = random.Random(42)
+    for _ in range(500):
+        value = (rng.randrange(2**256), "0x" + rng.randbytes(20).hex(), rng.randrange(2**128), rng.randrange(2**64),
+                 rng.randbytes(32), rng.randrange(256))
+        assert leaf_hash(encoding, value) == keccak(keccak(encode(list(encoding), list(value))))
+    for bad in ((2**128, "0x" + "11" * 20), (-1, "0x" + "11" * 20), (1, "0x1234"), (True, "0x" + "11" * 20)):
+        with pytest.raises(InvalidInput):
+            leaf_hash(("uint128", "address"), bad)
