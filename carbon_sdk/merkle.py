@@ -23,7 +23,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from eth_abi import encode
 from eth_hash.auto import keccak as _keccak
