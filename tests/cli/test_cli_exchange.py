@@ -282,12 +282,12 @@ def test_a_sealed_session_through_the_cli(carbon, market, tmp_path):
     assert x.orders(m) == []  # nothing in the book before the reveals
     out = carbon("order", "reveal", tmp_path / "ask.json", key=seller, ok=False)  # too early
     assert "SealedRevealClosed" in out
-    start = x.session(m).call_deadline - 1000
-    market.mine_at(start + 500)
+    round_ = x.sealed.call("roundOf", m, x.market(m).session)  # deadlines as the chain recorded them
+    market.mine_at(round_["commitDeadline"])
     carbon("order", "reveal", tmp_path / "ask.json", key=seller)
     carbon("order", "reveal", tmp_path / "bid.json", key=buyer)
     assert sorted(o.open_lots for o in x.orders(m)) == [10, 10]
-    market.mine_at(start + 1000)
+    market.mine_at(round_["callDeadline"])
     out = carbon("clear", m)
     assert x.session(m).phase is SessionPhase.CONTINUOUS
     [fill] = x.fills(m)
