@@ -131,7 +131,8 @@ class StandardMerkleTree:
         if not values:
             raise InvalidInput("a Merkle tree needs at least one value")
         hasher = _leaf_hasher(tuple(leaf_encoding))
-        hashed = sorted(((hasher(v), i) for i, v in enumerate(values)), key=lambda x: x[0])
+        # (hash, index) pairs sort by hash as OpenZeppelin does; equal hashes (repeated values) keep their order.
+        hashed = sorted([(hasher(v), i) for i, v in enumerate(values)])
         size = 2 * len(hashed) - 1
         tree: list[bytes] = [b""] * size
         indices = [0] * len(values)
@@ -141,7 +142,8 @@ class StandardMerkleTree:
             indices[value_index] = tree_index
         for i in range(size - 1 - len(hashed), -1, -1):
             tree[i] = hash_pair(tree[2 * i + 1], tree[2 * i + 2])
-        return cls(tuple(tree), tuple(tuple(v) for v in values), tuple(indices), tuple(leaf_encoding))
+        kept = tuple(v if type(v) is tuple else tuple(v) for v in values)
+        return cls(tuple(tree), kept, tuple(indices), tuple(leaf_encoding))
 
     @property
     def root(self) -> str:
