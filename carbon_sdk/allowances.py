@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from carbon_sdk.coin import RuleApplication, to_bytes32
 from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.registry import checked_address, _region
-from carbon_sdk.tx import Progress, Receipt
+from carbon_sdk.tx import Progress, per_item
 from carbon_sdk.types import ParsableEnum, timestamp
 from carbon_sdk.units import checked_amount, format_tonnes
 
@@ -267,7 +267,7 @@ class AllowancesModule:
     def advance_phase(self, period: int) -> PeriodPhase:
         """End the current phase now (national regulator); returns the new phase."""
         receipt = self._client.transact(self.contract.tx("advancePhase", _period_id(period)))
-        return PeriodPhase(self._event(receipt, "PeriodPhaseAdvanced")["phase"])
+        return PeriodPhase(self.contract.event_args(receipt, "PeriodPhaseAdvanced")["phase"])
 
     def period(self, period: int) -> Period:
         """A period; an unknown one raises ``errors.AllowancesUnknownPeriod``."""
@@ -326,7 +326,7 @@ class AllowancesModule:
         chunks = [items[s:s + batch_size] for s in range(0, len(items), batch_size)]
         calls = [self.contract.tx("allocate", period, _region(region), [pack_grant(r, a) for r, a in c])
                  for c in chunks]
-        receipts = self._client.transact_many(calls, progress=_count_items(chunks, progress))
+        receipts = self._client.transact_many(calls, progress=per_item(chunks, progress))
         merged: dict[str, int] = {}
         for recipient, amount in items:
             merged[recipient] = merged.get(recipient, 0) + amount
@@ -355,7 +355,7 @@ class AllowancesModule:
         receipt = self._client.transact(self.contract.tx(
             "registerOffsetProject", name, int(OffsetKind.parse(kind)), _region(region),
             to_bytes32(document or name, "document")))
-        return self.offset_project(self._event(receipt, "OffsetProjectRegistered")["projectId"])
+        return self.offset_project(self.contract.event_args(receipt, "OffsetProjectRegistered")["projectId"])
 
     def offset_project(self, project_id: int) -> OffsetProject:
         raw = self.contract.call("offsetProject", project_id)
@@ -382,7 +382,7 @@ class AllowancesModule:
         merged: dict[str, int] = {}
         for recipient, amount in items:
             merged[recipient] = merged.get(recipient, 0) + amount
-        token = self._event(receipts[0], "OffsetsIssued")["token"]
+        token = self.contract.event_args(receipts[0], "OffsetsIssued")["token"]
         return OffsetIssuance(project_id, vintage, token, merged, sum(merged.values()),
                               tuple(r.tx_hash for r in receipts))
 
@@ -397,17 +397,9 @@ class AllowancesModule:
 
     def balances(self, token: str, holders: Sequence[str]) -> dict[str, int]:
         """Balances of many holders in one JSON-RPC batch."""
-        bound = self.token(token)
-        fn = bound.abi.function("balanceOf")
         checked = [checked_address(h, "holder") for h in holders]
-        results = self._client.rpc.batch([
-            ("eth_call", [{"to": bound.address, "data": "0x" + fn.encode(h).hex()}, "latest"]) for h in checked])
-        out = {}
-        for holder, result in zip(checked, results):
-            if isinstance(result, Exception):
-                raise result
-            out[holder] = int(result, 16)
-        return out
+        balances = self.token(token).call_many("balanceOf", [(h,) for h in checked])
+        return {holder: int(balance) for holder, balance in zip(checked, balances)}
 
     def transfer(self, token: str, to: str, amount: int) -> str:
         """Transfer vintage tokens; refused (``errors.TokenTransferRefused``) unless both parties may trade."""
@@ -445,7 +437,7 @@ class AllowancesModule:
             raise InvalidInput("an enterprise appears twice in the list")
         chunks = [checked[s:s + batch_size] for s in range(0, len(checked), batch_size)]
         calls = [self.contract.tx("settle", _period_id(period), c) for c in chunks]
-        receipts = self._client.transact_many(calls, progress=_count_items(chunks, progress))
+        receipts = self._client.transact_many(calls, progress=per_item(chunks, progress))
         out = []
         for receipt in receipts:
             penalties = {a.subject: a for a in self._client.coin.applications_in(receipt)}
@@ -471,26 +463,6 @@ class AllowancesModule:
             raw = self.contract.call("complianceOfMany", _period_id(period), part)
             out.extend(_status(period, e, r) for e, r in zip(part, raw))
         return out
-
-    def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
-        for event in self.contract.events(receipt):
-            if event.name == name:
-                return event.args
-        raise InvalidInput(f"transaction {receipt.tx_hash} emitted no {name} event")
-
-
-def _count_items(chunks: Sequence[Sequence[Any]], progress: Progress | None) -> Progress | None:
-    """Adapt transaction-count progress to item-count progress."""
-    if progress is None:
-        return None
-    sent = 0
-
-    def done(transactions: int) -> None:
-        nonlocal sent
-        progress(sum(len(c) for c in chunks[sent:sent + transactions]))
-        sent += transactions
-
-    return done
 
 
 def _period(raw: dict[str, Any]) -> Period:

@@ -475,11 +475,6 @@ def parse_time(text: str, now: int, what: str) -> int:
         raise InvalidInput(f"{what} {text!r} is neither ISO 8601, unix seconds nor +SECONDS (e.g. +30d)") from None
 
 
-def chain_time(client: Any) -> int:
-    """The latest block's timestamp: what relative times (+SECONDS) count from."""
-    return int(client.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-
-
 def hashed_input(value: str) -> bytes | str:
     """FILE|TEXT: an existing file's bytes as their keccak256; otherwise the text itself (the SDK hashes it,
     unless it is already a 0x-hex 32-byte hash)."""
@@ -601,7 +596,7 @@ def period_open(obj: Context, period_id: int, cap: int, trading_at: str, reconci
     """Open a compliance period and create its allowance vintage (national regulator)."""
     client = _run(obj.client)
     regions = _run(lambda: parse_regional_caps(regional_caps))
-    now = _run(lambda: chain_time(client))
+    now = _run(lambda: client.chain_time())
     times = _run(lambda: [parse_time(v, now, w) for v, w in ((trading_at, "trading-at"),
                                                               (reconciliation_at, "reconciliation-at"),
                                                               (closes_at, "closes-at"))])
@@ -1688,7 +1683,7 @@ def market_show(obj: Context, market_id: int) -> None:
 def market_open_session(obj: Context, market_id: int, call_deadline: str, closes_at: str, sealed: bool) -> None:
     """Open the market's next session (its operator), once the previous one is closed."""
     client = _run(obj.client)
-    now = _run(lambda: chain_time(client))
+    now = _run(lambda: client.chain_time())
     deadline = _run(lambda: parse_time(call_deadline, now, "call-deadline"))
     closes = _run(lambda: parse_time(closes_at, now, "closes-at"))
     s = _run(lambda: client.exchange.open_session(market_id, call_deadline=deadline, closes_at=closes,
@@ -1706,7 +1701,7 @@ def market_open_session(obj: Context, market_id: int, call_deadline: str, closes
 def market_seal(obj: Context, market_id: int, commit_deadline: str, bond: str) -> None:
     """Set the commit deadline and bond of the market's current sealed session (its operator)."""
     client = _run(obj.client)
-    now = _run(lambda: chain_time(client))
+    now = _run(lambda: client.chain_time())
     deadline = _run(lambda: parse_time(commit_deadline, now, "commit-deadline"))
     m, money = _run(lambda: market_money(client, market_id))
     units = _run(lambda: money.parse(bond, "bond"))

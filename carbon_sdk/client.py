@@ -14,7 +14,7 @@ Inside an ape script or test::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from eth_utils import to_checksum_address
 
@@ -61,9 +61,32 @@ class BoundContract:
         return Call(to=self.address, data=fn.encode(*args), value=value, gas=gas,
                     label=f"{self.name}.{function}")
 
+    def call_many(self, function: str, arguments: Sequence[Sequence[Any]], chunk: int = 500) -> list[Any]:
+        """Run a view function once per argument tuple, in JSON-RPC batches of ``chunk`` calls."""
+        fn = self.abi.function(function)
+        out: list[Any] = []
+        for start in range(0, len(arguments), chunk):
+            part = arguments[start:start + chunk]
+            results = self.client.rpc.batch([
+                ("eth_call", [{"to": self.address, "data": "0x" + fn.encode(*args).hex()}, "latest"]) for args in part])
+            for result in results:
+                if isinstance(result, RpcError) and result.revert_data is not None:
+                    raise decode_revert(result.revert_data)
+                if isinstance(result, Exception):
+                    raise result
+                out.append(fn.decode_output(bytes.fromhex(result[2:])))
+        return out
+
     def events(self, receipt: Receipt) -> list[Event]:
         """This contract's events in a receipt."""
         return self.abi.decode_logs(receipt.logs, address=self.address)
+
+    def event_args(self, receipt: Receipt, name: str) -> dict[str, Any]:
+        """The arguments of this contract's first ``name`` event in a receipt."""
+        for event in self.events(receipt):
+            if event.name == name:
+                return event.args
+        raise InvalidInput(f"transaction {receipt.tx_hash} emitted no {name} event")
 
     def logs(self, names: Sequence[str] = (), from_block: int | None = None,
              to_block: int | str = "latest", topics: list[Any] | None = None) -> list[Event]:
@@ -168,6 +191,23 @@ class CarbonClient:
 
     def block_number(self) -> int:
         return int(self.rpc.call("eth_blockNumber"), 16)
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: the clock that periods, sessions and deadlines follow."""
+        return int(self.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+    def block_times(self, blocks: Iterable[int]) -> dict[int, int]:
+        """Timestamps of many blocks, in JSON-RPC batches of 500."""
+        ordered = sorted(set(blocks))
+        out: dict[int, int] = {}
+        for s in range(0, len(ordered), 500):
+            part = ordered[s:s + 500]
+            results = self.rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in part])
+            for number, block in zip(part, results):
+                if isinstance(block, Exception):
+                    raise block
+                out[number] = int(block["timestamp"], 16)
+        return out
 
     # -- contracts and transactions -----------------------------------------------------------------------
 

@@ -223,7 +223,7 @@ class CoinModule:
 
     def convert(self, coin_amount: int) -> Conversion:
         receipt = self._client.transact(self.contract.tx("convert", _amount(coin_amount, "coin amount")))
-        args = self._event(receipt, "Converted")
+        args = self.contract.event_args(receipt, "Converted")
         return Conversion(args["holder"], args["coinAmount"], args["paid"], receipt.tx_hash)
 
     def repay_debt(self, debtor: str, coin_amount: int) -> DebtRepayment:
@@ -238,17 +238,11 @@ class CoinModule:
         self._require_settlement_balance(self._client.address, cost)
         self._client.settlement.approve(self.contract.address, cost)
         receipt = self._client.transact(self.contract.tx("repayDebt", checked_address(debtor, "debtor"), coin_amount))
-        args = self._event(receipt, "DebtRepaid")
+        args = self.contract.event_args(receipt, "DebtRepaid")
         return DebtRepayment(args["debtor"], args["payer"], args["coinAmount"], args["paid"], receipt.tx_hash)
 
     def _require_settlement_balance(self, account: str, amount: int) -> None:
         balance = self._client.settlement.balance(account)
         if balance < amount:
             raise contract_error("ERC20InsufficientBalance", sender=account, balance=balance, needed=amount)
-
-    def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
-        for event in self.contract.events(receipt):
-            if event.name == name:
-                return event.args
-        raise InvalidInput(f"transaction {receipt.tx_hash} emitted no {name} event")
 

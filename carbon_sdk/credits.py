@@ -24,7 +24,7 @@ from carbon_sdk.coin import to_bytes32
 from carbon_sdk.errors import InvalidInput
 from carbon_sdk.merkle import StandardMerkleTree
 from carbon_sdk.registry import _region, checked_address
-from carbon_sdk.tx import Progress
+from carbon_sdk.tx import Progress, per_item
 from carbon_sdk.units import checked_amount
 
 if TYPE_CHECKING:
@@ -162,20 +162,12 @@ class CreditsModule:
         """Claim many entries (the batch's platform), ``per_transaction`` per transaction; skips the ones
         claimed already. Returns the number claimed."""
         todo = list(range(len(batch.entries))) if indexes is None else list(indexes)
-        todo = [i for i in todo if not self.contract.call("isClaimed", batch.batch_id, i)]
-        calls = [self.contract.tx("claimMany", batch.batch_id, [batch.claim_args(i) for i in todo[s:s + per_transaction]])
-                 for s in range(0, len(todo), per_transaction)]
+        claimed = self.contract.call_many("isClaimed", [(batch.batch_id, i) for i in todo])
+        todo = [i for i, done in zip(todo, claimed) if not done]
+        chunks = [todo[s:s + per_transaction] for s in range(0, len(todo), per_transaction)]
+        calls = [self.contract.tx("claimMany", batch.batch_id, [batch.claim_args(i) for i in c]) for c in chunks]
         if calls:
-            chunks = [todo[s:s + per_transaction] for s in range(0, len(todo), per_transaction)]
-            sent = 0
-
-            def done(transactions: int) -> None:
-                nonlocal sent
-                if progress:
-                    progress(sum(len(c) for c in chunks[sent:sent + transactions]))
-                sent += transactions
-
-            self._client.transact_many(calls, progress=done)
+            self._client.transact_many(calls, progress=per_item(chunks, progress))
         return len(todo)
 
     def is_claimed(self, batch_id: int, index: int) -> bool:

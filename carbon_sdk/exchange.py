@@ -206,13 +206,13 @@ class ExchangeModule:
                   int(Pricing.parse(pricing)), _region(region), roles_mask([Role.parse(r) for r in sellers]),
                   roles_mask([Role.parse(r) for r in buyers]))
         receipt = self._client.transact(self.contract.tx("createMarket", params))
-        return self.market(self._event(receipt, "MarketCreated")["market"])
+        return self.market(self.contract.event_args(receipt, "MarketCreated")["market"])
 
     def open_session(self, market: int, *, call_deadline: int, closes_at: int, sealed: bool = False) -> Session:
         """Open the market's next session (its operator). A sealed session's call phase takes orders only as
         revealed commitments (``client.sealed``)."""
         receipt = self._client.transact(self.contract.tx("openSession", market, call_deadline, closes_at, sealed))
-        return self.session(market, self._event(receipt, "SessionOpened")["session"])
+        return self.session(market, self.contract.event_args(receipt, "SessionOpened")["session"])
 
     def market(self, market: int) -> Market:
         raw = self.contract.call("marketOf", market)
@@ -288,11 +288,7 @@ class ExchangeModule:
         return self._client.transact(self.contract.tx("cancel", order_id)).tx_hash
 
     def order(self, order_id: int) -> Order:
-        raw = self.contract.call("orderOf", order_id)
-        return Order(id=order_id, owner=raw["owner"], market=raw["market"], session=raw["session"],
-                     side=Side(raw["side"]), tick=raw["tick"], index=raw["index"], lots=raw["lots"],
-                     open_lots=raw["openLots"], filled_lots=raw["filledLots"], auction_lots=raw["auctionLots"],
-                     value=raw["value"], claimed=raw["claimed"])
+        return _order(order_id, self.contract.call("orderOf", order_id))
 
     def orders(self, market: int, session: int | None = None, owner: str | None = None) -> list[Order]:
         """Every order placed in a session (the current one by default), from the events, with its state."""
@@ -300,7 +296,7 @@ class ExchangeModule:
         topics: list[Any] = [None, None if owner is None else _topic(owner), "0x" + market.to_bytes(32, "big").hex()]
         ids = [e.args["orderId"] for e in self.contract.logs(["OrderPlaced"], topics=topics)
                if order_parts(e.args["orderId"])["session"] == session]
-        return [self.order(i) for i in ids]
+        return [_order(i, raw) for i, raw in zip(ids, self.contract.call_many("orderOf", [(i,) for i in ids]))]
 
     # -- the call auction and claims ------------------------------------------------------------------------
 
@@ -351,7 +347,7 @@ class ExchangeModule:
 
     def collect_fees(self, market: int) -> int:
         receipt = self._client.transact(self.contract.tx("collectFees", market))
-        return self._event(receipt, "FeesCollected")["amount"]
+        return self.contract.event_args(receipt, "FeesCollected")["amount"]
 
     # -- sealed sessions ----------------------------------------------------------------------------------
 
@@ -418,7 +414,7 @@ class ExchangeModule:
         """Fills as market-data trades (price per tonne, quantity in asset units, block time)."""
         m = self.market(market)
         fills = [f for f in self.fills(market, session) if f.price2]
-        times = self._client.registry._block_times({f.block_number for f in fills})
+        times = self._client.block_times(f.block_number for f in fills)
         return [Trade(time=times[f.block_number], price=m.price(Fraction(f.price2, 2)),
                       quantity=f.lots * m.lot_size, block_number=f.block_number, tx_hash=f.tx_hash) for f in fills]
 
@@ -459,17 +455,18 @@ class ExchangeModule:
                     done, uniform = True, e.args["uniformPrice2"]
         return Clearing(done, pairs, self_trades, len(receipts), uniform)
 
-    def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
-        for event in self.contract.events(receipt):
-            if event.name == name:
-                return event.args
-        raise InvalidInput(f"transaction {receipt.tx_hash} emitted no {name} event")
-
 
 def _spec(side: Side | str | int, lots: int, tick: int, kind: OrderKind | str | int = OrderKind.LIMIT) -> OrderSpec:
     if not isinstance(tick, int) or not 1 <= tick <= MAX_TICK:
         raise InvalidInput(f"tick {tick!r} must be a whole number of ticks from 1 to {MAX_TICK}")
     return OrderSpec(Side.parse(side), checked_amount(lots, "lots", bits=32), tick, OrderKind.parse(kind))
+
+
+def _order(order_id: int, raw: dict[str, Any]) -> Order:
+    return Order(id=order_id, owner=raw["owner"], market=raw["market"], session=raw["session"],
+                 side=Side(raw["side"]), tick=raw["tick"], index=raw["index"], lots=raw["lots"],
+                 open_lots=raw["openLots"], filled_lots=raw["filledLots"], auction_lots=raw["auctionLots"],
+                 value=raw["value"], claimed=raw["claimed"])
 
 
 def _fill(event: Any) -> Fill:

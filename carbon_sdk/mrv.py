@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from carbon_sdk.audit_trail import AuditTrail, TrailCheck, export_audit_trail, verify_audit_trail
 from carbon_sdk.coin import RuleApplication, to_bytes32
@@ -37,7 +37,7 @@ from carbon_sdk.readings import (
     verify_reading,
 )
 from carbon_sdk.registry import checked_address
-from carbon_sdk.tx import Progress, Receipt
+from carbon_sdk.tx import Progress
 from carbon_sdk.types import timestamp
 from carbon_sdk.units import checked_amount
 
@@ -139,7 +139,7 @@ class MrvModule:
         root = _root(readings_root)
         receipt = self._client.transact(self.contract.tx(
             "submitReport", period, gwp_version, vector, root, to_bytes32(report_document, "report document")))
-        args = self._event(receipt, "ReportSubmitted")
+        args = self.contract.event_args(receipt, "ReportSubmitted")
         return self.report(period, args["enterprise"], args["version"])
 
     def submit_report_from_readings(self, period: int, readings: Sequence[Reading], *,
@@ -266,12 +266,6 @@ class MrvModule:
         """Re-check an exported trail (or its JSON file) against the chain; see
         :func:`carbon_sdk.audit_trail.verify_audit_trail`."""
         return verify_audit_trail(self._client, trail, progress=progress)
-
-    def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
-        for event in self.contract.events(receipt):
-            if event.name == name:
-                return event.args
-        raise InvalidInput(f"transaction {receipt.tx_hash} emitted no {name} event")
 
 
 def _root(value: bytes | str) -> bytes:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from eth_utils import is_address, keccak, to_checksum_address
 
 from carbon_sdk.errors import InvalidInput
-from carbon_sdk.tx import Progress, Receipt
+from carbon_sdk.tx import Progress, Receipt, per_item
 from carbon_sdk.types import (
     Member,
     MemberStatus,
@@ -108,7 +108,7 @@ class RegistryModule:
         receipt = self._client.transact(self.contract.tx(
             "registerOrganisation", name, checked_address(admin, "admin"), int(role), _region(region),
             roles_mask(roles), identity_hash(admin_identity or admin.lower())))
-        event = self._event(receipt, "OrganisationRegistered")
+        event = self.contract.event_args(receipt, "OrganisationRegistered")
         return self.organisation(event["orgId"])
 
     def set_allowed_roles(self, org_id: int, roles: Iterable[Role | str]) -> Organisation:
@@ -170,15 +170,7 @@ class RegistryModule:
         chunks = [range(s, min(s + batch_size, len(checked))) for s in range(0, len(checked), batch_size)]
         calls = [self.contract.tx("enrolBatch", [checked[i] for i in c], role_value, region, [hashes[i] for i in c])
                  for c in chunks]
-        sent = 0
-
-        def members_done(transactions: int) -> None:  # progress counts members, not transactions
-            nonlocal sent
-            assert progress is not None
-            progress(sum(len(c) for c in chunks[sent:sent + transactions]))
-            sent += transactions
-
-        receipts = self._client.transact_many(calls, progress=members_done if progress else None)
+        receipts = self._client.transact_many(calls, progress=per_item(chunks, progress))  # counts members
         return self._members_from(receipts)
 
     def suspend(self, account: str) -> StatusChange:
@@ -225,7 +217,7 @@ class RegistryModule:
         enrolled = self.contract.logs(["MemberEnrolled"])
         addresses = [e.args["account"] for e in enrolled]
         statuses = self.statuses(addresses) if addresses else []
-        blocks = self._block_times({e.block_number for e in enrolled})
+        blocks = self._client.block_times({e.block_number for e in enrolled})
         out = []
         for event, current in zip(enrolled, statuses):
             args = event.args
@@ -271,31 +263,13 @@ class RegistryModule:
 
     def _status_change(self, function: str, account: str) -> StatusChange:
         receipt = self._client.transact(self.contract.tx(function, checked_address(account, "account")))
-        args = self._event(receipt, "MemberStatusChanged")
+        args = self.contract.event_args(receipt, "MemberStatusChanged")
         return StatusChange(address=args["account"], previous=MemberStatus(args["previous"]),
                             current=MemberStatus(args["current"]), by=args["by"], tx_hash=receipt.tx_hash,
                             block_number=receipt.block_number)
 
-    def _event(self, receipt: Receipt, name: str) -> dict[str, Any]:
-        for event in self.contract.events(receipt):
-            if event.name == name:
-                return event.args
-        raise InvalidInput(f"transaction {receipt.tx_hash} emitted no {name} event")
-
-    def _block_times(self, blocks: set[int]) -> dict[int, int]:
-        ordered = sorted(blocks)
-        out: dict[int, int] = {}
-        for s in range(0, len(ordered), 500):
-            part = ordered[s:s + 500]
-            results = self._client.rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in part])
-            for number, block in zip(part, results):
-                if isinstance(block, Exception):
-                    raise block
-                out[number] = int(block["timestamp"], 16)
-        return out
-
     def _members_from(self, receipts: Sequence[Receipt]) -> list[Member]:
-        times = self._block_times({r.block_number for r in receipts})  # one request for all blocks
+        times = self._client.block_times({r.block_number for r in receipts})  # one request for all blocks
         return [
             Member(address=e.args["account"], org_id=e.args["orgId"], role=Role(e.args["role"]),
                    status=MemberStatus.ACTIVE, region=e.args["region"], enrolled_at=timestamp(times[r.block_number]),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Sized
 
 import coincurve
 from eth_account import Account
@@ -38,6 +38,21 @@ from carbon_sdk.rpc import LIMIT_EXCEEDED, RpcClient
 from carbon_sdk.signing import sign_eip1559
 
 Progress = Callable[[int], None]  # called with the number of transactions just completed
+
+
+def per_item(chunks: Sequence[Sized], progress: Progress | None) -> Progress | None:
+    """Turn transaction-count progress into item-count progress, for calls that each carry a chunk of items
+    (enrolments, grants, claims...)."""
+    if progress is None:
+        return None
+    sent = 0
+
+    def done(transactions: int) -> None:
+        nonlocal sent
+        progress(sum(len(c) for c in chunks[sent:sent + transactions]))
+        sent += transactions
+
+    return done
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def bench_allowances(devnet: Devnet, manifest, regulator: CarbonClient) -> list[
     plants = [Account.create().address for _ in range(200)]
     firm.registry.enrol_batch(plants, Role.ENTERPRISE)
     allowances, contract = regulator.allowances, regulator.allowances.contract
-    now = int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    now = regulator.chain_time()
     opened = regulator.transact(contract.tx("openPeriod", (2025, tonnes(10_000_000), now + 3_600, now + 7_200,
                                                            now + 10_800, 500, 0), [], []))
     period = allowances.period(2025)
@@ -137,12 +137,9 @@ def bench_exchange(devnet: Devnet, manifest, regulator: CarbonClient, out: Path,
                                                  allowed_roles=[role])
         return CarbonClient(devnet.rpc_url, manifest, admin.key)
 
-    def chain_time() -> int:
-        return int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-
     platform = member(Role.PLATFORM)
     traders = [member(Role.ENTERPRISE) for _ in range(4)]  # 0, 1 sell; 2, 3 buy
-    now = chain_time()
+    now = regulator.chain_time()
     regulator.allowances.open_period(2026, cap=tonnes(100_000_000), trading_at=now + 1, reconciliation_at=now + 10**7,
                                      closes_at=now + 2 * 10**7)
     period = regulator.allowances.period(2026)
@@ -153,8 +150,8 @@ def bench_exchange(devnet: Devnet, manifest, regulator: CarbonClient, out: Path,
     def new_market(call_seconds: int) -> int:
         market = platform.exchange.create_market(period.allowance, settlement, lot_size=lot, tick_size=tick_size,
                                                  buyer_fee_bps=10, seller_fee_bps=10).id
-        platform.exchange.open_session(market, call_deadline=chain_time() + call_seconds,
-                                       closes_at=chain_time() + 10**6)
+        platform.exchange.open_session(market, call_deadline=regulator.chain_time() + call_seconds,
+                                       closes_at=regulator.chain_time() + 10**6)
         return market
 
     def tx(client: CarbonClient, function: str, *args):

@@ -179,7 +179,7 @@ def run_exchange_session(regulator: CarbonClient, devnet: Devnet, consortium: di
     traders = {"regulator": regulator, **firms}
     market = platform.exchange.create_market(allowance, settlement, lot_size=tonnes(1), tick_size=100,
                                              buyer_fee_bps=10, seller_fee_bps=10)
-    now = int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    now = regulator.chain_time()
     platform.exchange.open_session(market.id, call_deadline=now + 300, closes_at=now + 1_800)
     console.print(f"market {market.id}: {PERIOD} allowances (1 t lots) against DCNY (1.00 CNY ticks), fees 0.1 % "
                   f"a side, midpoint pricing; run by {PLATFORM[0]}")
@@ -245,7 +245,7 @@ def run_period(regulator: CarbonClient, devnet: Devnet, manifest, consortium: di
     address = {name: client.address for name, client in firms.items()}
     verifier, second_verifier = admins[VERIFIERS[0][0]], admins[VERIFIERS[1][0]]
     shanghai = admins[REGIONAL_REGULATOR[0]]
-    now = int(regulator.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    now = regulator.chain_time()
 
     console.rule(f"4. compliance period {PERIOD}: cap and allocation")
     period = regulator.allowances.open_period(

@@ -166,8 +166,7 @@ class Market:
 
     def now(self) -> int:
         """The latest block's timestamp."""
-        block = self.regulator.rpc.call("eth_getBlockByNumber", ["latest", False])
-        return int(block["timestamp"], 16)
+        return self.regulator.chain_time()
 
     def mine_at(self, timestamp: int) -> None:
         """Mine an empty block at ``timestamp`` (later than the latest block)."""
