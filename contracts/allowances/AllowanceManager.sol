@@ -15,7 +15,7 @@ import {
     TokenInfo,
     TokenKind
 } from "../interfaces/IAllowanceManager.sol";
-import {IConsortiumRegistry, Member, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
+import {IConsortiumRegistry, Member, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {
     IRewardPenaltyCoin, REASON_SHORT_SURRENDER, REASON_UNREPORTED
 } from "../interfaces/IRewardPenaltyCoin.sol";
@@ -248,7 +248,7 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
     /// @inheritdoc IAllowanceManager
     function settle(uint16 period, address[] calldata enterprises) external {
-        uint32 callerRegion = _regulatorRegion();
+        uint32 callerRegion = _callerRegulatorRegion();
         uint256 size = enterprises.length;
         if (size == 0 || size > MAX_GRANTS) revert AllowancesBatchSize(size, MAX_GRANTS);
         Period storage p = _existing(period);
@@ -540,17 +540,15 @@ contract AllowanceManager is IAllowanceManager, RegistryGuard {
 
     /// @dev Reverts unless the caller is an active REGULATOR, national or of `region`.
     function _requireRegulatorFor(uint32 region) private view {
-        uint32 callerRegion = _regulatorRegion();
+        uint32 callerRegion = _callerRegulatorRegion();
         if (callerRegion != _NATIONAL && callerRegion != region) revert AllowancesRegionMismatch(callerRegion, region);
     }
 
     /// @dev The caller's region; reverts unless the caller is an active REGULATOR.
-    function _regulatorRegion() private view returns (uint32) {
-        Member memory member = registry.getMember(msg.sender);
-        if (member.role != Role.REGULATOR || member.status != MemberStatus.ACTIVE) {
-            revert GuardMissingRole(msg.sender, Role.REGULATOR);
-        }
-        return member.region;
+    function _callerRegulatorRegion() private view returns (uint32 region) {
+        bool isRegulator;
+        (isRegulator, region) = _regulatorRegion(msg.sender);
+        if (!isRegulator) revert GuardMissingRole(msg.sender, Role.REGULATOR);
     }
 
     /// @dev `account` is subject to `period`'s compliance: an ENTERPRISE member (in any status) enrolled by

@@ -6,7 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {IConsortiumRegistry, Member, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
+import {IConsortiumRegistry, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {CoinRule, IRewardPenaltyCoin, RuleOutcome} from "../interfaces/IRewardPenaltyCoin.sol";
 import {RegistryGuard} from "../registry/RegistryGuard.sol";
 import {SettlementToken} from "../settlement/SettlementToken.sol";
@@ -89,11 +89,11 @@ contract RewardPenaltyCoin is IRewardPenaltyCoin, ERC20, RegistryGuard, Reentran
     {
         CoinRule memory r = _rules[reason];
         if (!r.exists) revert CoinUnknownReason(reason);
-        Member memory member = registry.getMember(subject);
-        if (member.status == MemberStatus.NONE || (member.role != Role.ENTERPRISE && member.role != Role.VERIFIER)) {
+        (Role role, MemberStatus status, uint32 region,) = registry.profileOf(subject);
+        if (status == MemberStatus.NONE || (role != Role.ENTERPRISE && role != Role.VERIFIER)) {
             revert CoinInvalidSubject(subject);
         }
-        if (!_modules[msg.sender]) _requireRegulatorOf(msg.sender, member.region);
+        if (!_modules[msg.sender]) _requireRegulatorOf(msg.sender, region);
         if (evidenceHash == bytes32(0)) revert CoinMissingEvidence();
         bytes32 key = _key(reason, subject, auditKey);
         if (_applied[key]) revert CoinRuleAlreadyApplied(reason, subject, auditKey);
@@ -224,11 +224,8 @@ contract RewardPenaltyCoin is IRewardPenaltyCoin, ERC20, RegistryGuard, Reentran
     }
 
     function _requireRegulatorOf(address caller, uint32 region) private view {
-        Member memory member = registry.getMember(caller);
-        if (
-            member.role != Role.REGULATOR || member.status != MemberStatus.ACTIVE
-                || (member.region != 0 && member.region != region)
-        ) revert CoinNotAuthorised(caller);
+        (bool isRegulator, uint32 callerRegion) = _regulatorRegion(caller);
+        if (!isRegulator || (callerRegion != 0 && callerRegion != region)) revert CoinNotAuthorised(caller);
     }
 
     function _requireNationalRegulator(address caller) private view {

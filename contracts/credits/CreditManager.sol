@@ -232,8 +232,8 @@ contract CreditManager is ICreditManager, RegistryGuard {
     }
 
     function _requireRegulatorFor(uint32 region) private view {
-        (Role role, MemberStatus status, uint32 callerRegion,) = registry.profileOf(msg.sender);
-        if (role != Role.REGULATOR || status != MemberStatus.ACTIVE) revert GuardMissingRole(msg.sender, Role.REGULATOR);
+        (bool isRegulator, uint32 callerRegion) = _regulatorRegion(msg.sender);
+        if (!isRegulator) revert GuardMissingRole(msg.sender, Role.REGULATOR);
         if (callerRegion != 0 && callerRegion != region) revert CreditsRegionMismatch(callerRegion, region);
     }
 }

@@ -69,10 +69,7 @@ contract EmissionsMRV is IEmissionsMRV, RegistryGuard {
         uint32[] calldata gwpMilli,
         bytes32 sourceHash
     ) external {
-        Member memory member = registry.getMember(msg.sender);
-        if (member.role != Role.REGULATOR || member.status != MemberStatus.ACTIVE || member.region != 0) {
-            revert GuardMissingRole(msg.sender, Role.REGULATOR);
-        }
+        _requireRegulatorOf(0); // national: a regional regulator's region is never 0
         _registerGwpTable(version, name, gases, gwpMilli, sourceHash);
     }
 
@@ -127,8 +124,8 @@ contract EmissionsMRV is IEmissionsMRV, RegistryGuard {
     function audit(uint16 period, address enterprise, bool withFinding, uint128 finding, bytes32 evidenceHash)
         external
     {
-        Member memory subject = registry.getMember(enterprise);
-        _requireRegulatorOf(subject.region);
+        (,, uint32 region,) = registry.profileOf(enterprise);
+        _requireRegulatorOf(region);
         _requireReconciliation(period);
         if (evidenceHash == bytes32(0)) revert MrvMissingHash();
         if (_audits[period][enterprise].done) revert MrvAlreadyAudited(period, enterprise);
@@ -264,12 +261,12 @@ contract EmissionsMRV is IEmissionsMRV, RegistryGuard {
         if (phase != PeriodPhase.RECONCILIATION) revert MrvWrongPhase(period, phase);
     }
 
+    /// @dev Reverts unless the caller is an active REGULATOR, national or of `region`.
     function _requireRegulatorOf(uint32 region) private view {
-        Member memory member = registry.getMember(msg.sender);
-        if (
-            member.role != Role.REGULATOR || member.status != MemberStatus.ACTIVE
-                || (member.region != 0 && member.region != region)
-        ) revert GuardMissingRole(msg.sender, Role.REGULATOR);
+        (bool isRegulator, uint32 callerRegion) = _regulatorRegion(msg.sender);
+        if (!isRegulator || (callerRegion != 0 && callerRegion != region)) {
+            revert GuardMissingRole(msg.sender, Role.REGULATOR);
+        }
     }
 
     function _within(uint256 value, uint256 reference_) private view returns (bool) {

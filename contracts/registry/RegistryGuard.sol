@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {IConsortiumRegistry, Role} from "../interfaces/IConsortiumRegistry.sol";
+import {IConsortiumRegistry, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
 
 /**
  * @title RegistryGuard
@@ -64,5 +64,12 @@ abstract contract RegistryGuard {
     /// @dev Reverts with {GuardMissingRole} unless `account` is an active member with role `role`.
     function _requireRole(address account, Role role) internal view {
         if (!registry.hasActiveRole(account, role)) revert GuardMissingRole(account, role);
+    }
+
+    /// @dev Whether `account` is an active REGULATOR, and its region (0: national), from one registry read;
+    /// each contract compares the region with what it acts on and reverts with its own error.
+    function _regulatorRegion(address account) internal view returns (bool isRegulator, uint32 region) {
+        (Role role, MemberStatus status, uint32 memberRegion,) = registry.profileOf(account);
+        return (role == Role.REGULATOR && status == MemberStatus.ACTIVE, memberRegion);
     }
 }
