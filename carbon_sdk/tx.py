@@ -144,6 +144,7 @@ class TransactionSender:
         receipt_timeout: float = 120.0,
         batch_size: int = 100,
         max_in_flight: int = 400,
+        nonces: NonceManager | None = None,
     ):
         self.rpc = rpc
         self.signer = signer
@@ -154,7 +155,8 @@ class TransactionSender:
         self.receipt_timeout = receipt_timeout
         self.batch_size = batch_size
         self.max_in_flight = max(max_in_flight, batch_size)
-        self.nonces = NonceManager(rpc, signer.address)
+        # Shared by every sender of this key on this chain, through whichever URL (see shared_sender).
+        self.nonces = nonces or NonceManager(rpc, signer.address)
         self._base_fee: tuple[float, int] | None = None
 
     # -- public -------------------------------------------------------------------------------------------
@@ -383,11 +385,14 @@ class TransactionSender:
 
 _shared: dict[tuple[str, str, int], TransactionSender] = {}
 _shared_lock = threading.Lock()
+_nonce_managers: dict[tuple[str, str], NonceManager] = {}
 
 
 def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int | None = None,
                   **options: Any) -> TransactionSender:
-    """The process-wide sender for (node, key): every client using one key shares its nonce manager."""
+    """The process-wide sender for (node URL, key). Senders of one key on one chain share one nonce manager
+    even through different URLs (a gateway and the node behind it), so neither hands out a nonce the other
+    has used. A chain is recognised by its genesis block's hash."""
     rpc = rpc if isinstance(rpc, RpcClient) else RpcClient(rpc)
     signer = LocalSigner(private_key)
     if chain_id is None:
@@ -395,5 +400,7 @@ def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int 
     key = (rpc.url, signer.address, chain_id)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = TransactionSender(rpc, signer, chain_id, **options)
+            genesis = rpc.call("eth_getBlockByNumber", ["0x0", False])["hash"]
+            nonces = _nonce_managers.setdefault((genesis, signer.address), NonceManager(rpc, signer.address))
+            _shared[key] = TransactionSender(rpc, signer, chain_id, nonces=nonces, **options)
         return _shared[key]

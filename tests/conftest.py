@@ -129,8 +129,7 @@ class Market:
 
         self.devnet = devnet
         self.url = devnet.anvil_url
-        # Its own deployer (gas is free on the devnet): a key used through both the gateway and anvil would
-        # have two nonce managers, one per URL, each going stale when the other sends.
+        # Its own deployer (gas is free on the devnet), so each module's regulator is a fresh account.
         self.deployer = Account.create()
         sender = shared_sender(self.url, self.deployer.key)
         self.manifest = deploy_system(sender, artifacts, network="pytest-market", config=config)

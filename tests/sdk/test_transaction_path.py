@@ -36,6 +36,21 @@ def test_eight_threads_sharing_one_key_get_consecutive_nonces(make_org, probe_fo
     assert chain_nonce == first_nonce + 200
 
 
+def test_one_key_through_the_gateway_and_the_node_shares_one_nonce_manager(make_org, probe_for, devnet, manifest):
+    """Two URLs of one chain (the gateway, and anvil behind it): their senders of one key hand out nonces from
+    one counter, so interleaved transactions all land, none reusing the other's nonce."""
+    handle = make_org(Role.ENTERPRISE)
+    key = handle.admin.sender.signer._account.key
+    direct = CarbonClient(devnet.anvil_url, manifest, key)
+    assert direct.sender is not handle.admin.sender and direct.sender.nonces is handle.admin.sender.nonces
+    via_gateway, via_node = probe_for(handle.admin), probe_for(direct)
+    start = via_gateway.call("count")
+    receipts = [client.transact(probe.tx("ping")) for _ in range(5)
+                for client, probe in ((handle.admin, via_gateway), (direct, via_node))]
+    assert sorted(r.nonce for r in receipts) == list(range(receipts[0].nonce, receipts[0].nonce + 10))
+    assert via_gateway.call("count") == start + 10
+
+
 def test_many_calls_go_out_as_batches_and_all_land(make_org, probe_for):
     handle = make_org(Role.ENTERPRISE)
     probe = probe_for(handle.admin)
