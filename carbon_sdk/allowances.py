@@ -313,13 +313,11 @@ class AllowancesModule:
         items = checked_grants(grants)
         if not 1 <= batch_size <= MAX_GRANTS:
             raise InvalidInput(f"batch_size must be from 1 to {MAX_GRANTS}")
-        phase = self.phase(period)  # the contract's first check, so the same error comes first here too
-        if phase not in (PeriodPhase.OPEN, PeriodPhase.TRADING):
-            if phase is PeriodPhase.NONE:
-                raise contract_error("AllowancesUnknownPeriod", period=period)
-            raise contract_error("AllowancesWrongPhase", period=period, phase=int(phase))
+        record = self.period(period)  # unknown period and phase: the contract's first checks, so first here
+        if record.phase not in (PeriodPhase.OPEN, PeriodPhase.TRADING):
+            raise contract_error("AllowancesWrongPhase", period=period, phase=int(record.phase))
         total = sum(a for _, a in items)
-        available = self.available(period, region)
+        available = record.national_reserve_available if region == 0 else self.regional_cap(period, region).available
         if total > available:
             raise contract_error("AllowancesCapExceeded", period=period, region=region, available=available,
                                  requested=total)
