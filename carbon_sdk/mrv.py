@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Any, TYPE_CHECKING, Mapping, Sequence
 
 from carbon_sdk.audit_trail import AuditTrail, TrailCheck, export_audit_trail, verify_audit_trail
 from carbon_sdk.coin import RuleApplication, to_bytes32
@@ -176,9 +176,8 @@ class MrvModule:
         quantity = checked_amount(finding, "finding", allow_zero=True, bits=128) if with_finding else 0
         receipt = self._client.transact(self.contract.tx("audit", period, enterprise, with_finding, quantity,
                                                          to_bytes32(evidence, "evidence")))
-        audit = self.audit_record(period, enterprise)
-        assert audit is not None
-        return Audit(**{**audit.__dict__, "applications": tuple(self._client.coin.applications_in(receipt))})
+        record = self.contract.event_args(receipt, "ReportAudited")["record"]  # the stored record, as emitted
+        return _audit(period, enterprise, record, tuple(self._client.coin.applications_in(receipt)))
 
     # -- reading back -------------------------------------------------------------------------------------
 
@@ -209,12 +208,7 @@ class MrvModule:
     def audit_record(self, period: int, enterprise: str) -> Audit | None:
         enterprise = checked_address(enterprise, "enterprise")
         raw = self.contract.call("getAudit", period, enterprise)
-        if not raw["done"]:
-            return None
-        return Audit(period=period, enterprise=enterprise, version=raw["version"], accurate=raw["accurate"],
-                     with_finding=raw["withFinding"], final_quantity=raw["finalQuantity"],
-                     audited_at=timestamp(raw["auditedAt"]), auditor=raw["auditor"],
-                     evidence_hash=raw["evidenceHash"])
+        return _audit(period, enterprise, raw) if raw["done"] else None
 
     def verified_emissions(self, period: int, enterprise: str) -> int | None:
         audited, quantity = self.contract.call("verifiedEmissions", period, checked_address(enterprise))
@@ -266,6 +260,13 @@ class MrvModule:
         """Re-check an exported trail (or its JSON file) against the chain; see
         :func:`carbon_sdk.audit_trail.verify_audit_trail`."""
         return verify_audit_trail(self._client, trail, progress=progress)
+
+
+def _audit(period: int, enterprise: str, raw: dict[str, Any], applications: tuple[RuleApplication, ...] = ()) -> Audit:
+    return Audit(period=period, enterprise=enterprise, version=raw["version"], accurate=raw["accurate"],
+                 with_finding=raw["withFinding"], final_quantity=raw["finalQuantity"],
+                 audited_at=timestamp(raw["auditedAt"]), auditor=raw["auditor"], evidence_hash=raw["evidenceHash"],
+                 applications=applications)
 
 
 def _root(value: bytes | str) -> bytes:
