@@ -10,6 +10,13 @@
     platform.credits.claim_many(batch)                  # every entry, 200 per transaction
     bob_client.credits.cover_deficit(2025, owed)        # surrender PCC at the offset ratio
 
+    platform.credits.post_model_prices(N=800, e=120, D=6_000, W="0.4", c=5, period=2025)  # economics, posted
+    platform.credits.fund_desk(settlement_units)        # what its desk and merchants may draw
+    alice_client.credits.sell_to_platform(platform.address, tonnes("0.2"))
+    bob_client.credits.buy_from_platform(platform.address, tonnes("0.1"))
+    alice_client.credits.redeem(platform.address, merchant, tonnes("0.05"), receipt="till 42 #1007")
+    alice_client.credits.donate(project_id=7, amount=tonnes("0.01"))
+
 A batch is one OpenZeppelin StandardMerkleTree of ``(uint256 index, address account, uint128 amount,
 uint128 deficit, uint256 batchId, address manager, uint256 chainId)``: a leaf is valid for one account, in one
 batch, of one deployment on one chain.
@@ -17,11 +24,17 @@ batch, of one deployment on one chain.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from eth_utils import to_checksum_address
+
+from carbon_sdk.activities import BatchTotals
 from carbon_sdk.coin import to_bytes32
-from carbon_sdk.errors import InvalidInput
+from carbon_sdk.economics import Number, PlatformPrices, platform_prices
+from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.merkle import StandardMerkleTree
 from carbon_sdk.registry import _region, checked_address
 from carbon_sdk.tx import Progress, per_item
@@ -34,6 +47,7 @@ CONTRACT = "CreditManager"
 TOKEN = "PersonalCarbonCredit"
 LEAF_ENCODING = ("uint256", "address", "uint128", "uint128", "uint256", "address", "uint256")
 MAX_CLAIMS = 200  # entries per claimMany
+UNIT = 10**6  # PCC units per whole credit (1 tCO2e); desk prices and merchant rates are per whole credit
 
 
 @dataclass(frozen=True)
@@ -44,14 +58,103 @@ class CreditEntry:
     deficit: int  # grams above the quota
 
 
+BATCH_FORMAT = "carbon-credit-batch-v1"
+
+
+def credit_entries(totals: BatchTotals, quota: int | Mapping[str, int]) -> list[tuple[str, int, int]]:
+    """Each account's ``(account, amount, deficit)`` for a batch, from its emissions and reductions.
+
+    ``quota`` is the per-capita quota in grams for the batch's span (one number for everyone, or a mapping
+    account -> grams, e.g. by each account's region). Credits = surplus quota (quota − emissions, when
+    positive) + green-behaviour reductions; deficit = emissions − quota, when positive (it owes deficit × δ
+    PCC once claimed). 1 gram = 1 PCC unit (6 decimals: 1.000000 PCC = 1 tCO2e).
+    """
+    out = []
+    for account, t in totals.accounts.items():
+        if isinstance(quota, Mapping):
+            try:
+                q = quota[account]
+            except KeyError:
+                raise InvalidInput(f"no quota given for account {account}") from None
+        else:
+            q = quota
+        if not isinstance(q, int) or isinstance(q, bool) or q < 0:
+            raise InvalidInput(f"quota of {account} must be a non-negative integer of grams, got {q!r}")
+        out.append((account, max(q - t.emissions, 0) + t.reductions, max(t.emissions - q, 0)))
+    return out
+
+
 @dataclass
 class CreditBatchTree:
-    """A batch built off chain: its entries and tree, bound to the batch id it will be committed as."""
+    """A batch built off chain: its entries and tree, bound to the batch id, deployment and chain it will be
+    committed on (the leaves include all three)."""
 
     batch_id: int
     entries: list[CreditEntry]
     tree: StandardMerkleTree
     committed: bool = False
+    manager: str = ""
+    chain_id: int = 0
+    methodology: int = 0  # version the entries were computed with (0: not recorded)
+
+    @classmethod
+    def build(cls, entries: Sequence[tuple[str, int, int]], *, batch_id: int, manager: str, chain_id: int,
+              methodology: int = 0) -> "CreditBatchTree":
+        """The tree of ``(account, amount, deficit)`` entries, numbered in order."""
+        if not entries:
+            raise InvalidInput("a batch needs at least one entry")
+        out: list[CreditEntry] = []
+        for i, item in enumerate(entries):
+            try:
+                account, amount, deficit = item
+            except (TypeError, ValueError):
+                raise InvalidInput(f"entry #{i} must be (account, amount, deficit), got {item!r}") from None
+            out.append(CreditEntry(i, checked_address(account, f"entry #{i} account"),
+                                   checked_amount(amount, f"entry #{i} amount", allow_zero=True, bits=64),
+                                   checked_amount(deficit, f"entry #{i} deficit", allow_zero=True, bits=128)))
+        if sum(e.amount for e in out) >= 2**64:
+            raise InvalidInput("the batch's total does not fit in uint64: split it")
+        manager = to_checksum_address(manager)
+        tree = StandardMerkleTree.of([(e.index, e.account, e.amount, e.deficit, batch_id, manager, chain_id)
+                                      for e in out], LEAF_ENCODING)
+        return cls(batch_id, out, tree, manager=manager, chain_id=chain_id, methodology=methodology)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the batch (entries and root; the tree is rebuilt on load) as JSON."""
+        path = Path(path)
+        path.write_text(json.dumps({
+            "format": BATCH_FORMAT, "batchId": self.batch_id, "manager": self.manager, "chainId": self.chain_id,
+            "methodology": self.methodology, "root": self.root, "total": str(self.total),
+            "entries": [[e.account, str(e.amount), str(e.deficit)] for e in self.entries]}))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CreditBatchTree":
+        """A batch saved by :meth:`save`; its tree is rebuilt and must give the saved root."""
+        try:
+            data = json.loads(Path(path).read_text())
+            if data.get("format") != BATCH_FORMAT:
+                raise InvalidInput(f"{path} is not a credit batch file (format {data.get('format')!r})")
+            entries = [(a, int(amount), int(deficit)) for a, amount, deficit in data["entries"]]
+            batch = cls.build(entries, batch_id=int(data["batchId"]), manager=data["manager"],
+                              chain_id=int(data["chainId"]), methodology=int(data.get("methodology", 0)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"cannot read credit batch {path}: {exc}") from None
+        if batch.root != data["root"]:
+            raise InvalidInput(f"{path}: its entries give root {batch.root}, not the saved {data['root']}")
+        return batch
+
+    def write_claims(self, path: str | Path) -> Path:
+        """One JSON line per entry with its proof: what each individual needs to claim by himself."""
+        path = Path(path)
+        proofs = self.tree.all_proofs() if hasattr(self.tree, "all_proofs") else [self.proof(i) for i in
+                                                                                  range(len(self.entries))]
+        with path.open("w", encoding="utf-8") as handle:
+            for e, proof in zip(self.entries, proofs):
+                handle.write(json.dumps({"batchId": self.batch_id, "index": e.index, "account": e.account,
+                                         "amount": str(e.amount), "deficit": str(e.deficit),
+                                         "proof": ["0x" + p.hex() for p in proof]}) + "\n")
+        return path
 
     @property
     def root(self) -> str:
@@ -67,6 +170,65 @@ class CreditBatchTree:
     def claim_args(self, index: int) -> tuple[int, str, int, int, list[bytes]]:
         e = self.entries[index]
         return (e.index, e.account, e.amount, e.deficit, self.proof(index))
+
+
+@dataclass(frozen=True)
+class DeskPrices:
+    """A platform's posted prices, settlement units per whole credit (0: that side is closed)."""
+
+    platform: str
+    buy_back: int
+    sale: int
+
+
+@dataclass(frozen=True)
+class DeskTrade:
+    """A sale to (``side == "sell"``) or a purchase from (``"buy"``) a platform's desk."""
+
+    side: str
+    platform: str
+    account: str
+    amount: int  # PCC units
+    price: int  # settlement units per whole credit
+    paid: int  # settlement units
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Redemption:
+    redemption_id: int
+    holder: str
+    merchant: str
+    platform: str
+    amount: int  # PCC units burned
+    merchant_paid: int  # settlement units the platform paid the merchant
+    receipt: bytes
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Donation:
+    project_id: int
+    donor: str
+    beneficiary: str
+    amount: int  # PCC units retired
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class WelfareProject:
+    project_id: int
+    beneficiary: str
+    region: int
+    open: bool
+    retired: int  # PCC units donated to it
+    name: str
+
+
+def desk_payment(amount: int, price: int, *, round_up: bool) -> int:
+    """What ``amount`` PCC units cost at ``price`` settlement units per whole credit, rounded as the contract
+    does: down when the platform or a merchant is paid, up when a buyer pays."""
+    return -(-amount * price // UNIT) if round_up else amount * price // UNIT
 
 
 class CreditsModule:
@@ -117,27 +279,36 @@ class CreditsModule:
 
     # -- batches ------------------------------------------------------------------------------------------
 
-    def build_batch(self, entries: Sequence[tuple[str, int, int]], batch_id: int | None = None) -> CreditBatchTree:
+    def build_batch(self, entries: Sequence[tuple[str, int, int]], batch_id: int | None = None, *,
+                    methodology: int = 0) -> CreditBatchTree:
         """Build a batch's tree from ``(account, amount, deficit)`` entries, for the next batch id by default."""
         if not entries:
             raise InvalidInput("a batch needs at least one entry")
         batch_id = int(self.contract.call("nextBatchId")) if batch_id is None else batch_id
-        manager, chain = self.contract.address, self._client.chain_id
-        out: list[CreditEntry] = []
-        for i, item in enumerate(entries):
-            try:
-                account, amount, deficit = item
-            except (TypeError, ValueError):
-                raise InvalidInput(f"entry #{i} must be (account, amount, deficit), got {item!r}") from None
-            out.append(CreditEntry(i, checked_address(account, f"entry #{i} account"),
-                                   checked_amount(amount, f"entry #{i} amount", allow_zero=True, bits=64),
-                                   checked_amount(deficit, f"entry #{i} deficit", allow_zero=True, bits=128)))
-        tree = StandardMerkleTree.of([(e.index, e.account, e.amount, e.deficit, batch_id, manager, chain)
-                                      for e in out], LEAF_ENCODING)
-        return CreditBatchTree(batch_id, out, tree)
+        return CreditBatchTree.build(entries, batch_id=batch_id, manager=self.contract.address,
+                                     chain_id=self._client.chain_id, methodology=methodology)
 
-    def commit_batch(self, batch: CreditBatchTree, *, period: int, methodology: int) -> dict[str, Any]:
-        """Commit a built batch (a PLATFORM); refused if its id is no longer the next one (rebuild it)."""
+    def build_batch_from_activities(self, totals: BatchTotals, quota: int | Mapping[str, int]) -> CreditBatchTree:
+        """The next batch from a methodology's per-account totals (``activities.batch_totals``) and the quota
+        (see :func:`credit_entries`); accounts with neither credits nor deficit are left out."""
+        entries = [e for e in credit_entries(totals, quota) if e[1] or e[2]]
+        return self.build_batch(entries, methodology=totals.methodology_version)
+
+    def commit_batch(self, batch: CreditBatchTree, *, period: int, methodology: int | None = None) -> dict[str, Any]:
+        """Commit a built batch (a PLATFORM); refused if its id is no longer the next one (rebuild it), or if it
+        was built for another deployment or chain. ``methodology`` defaults to the version it was built with."""
+        self._check_target(batch)
+        if methodology is None:
+            if not batch.methodology:
+                raise InvalidInput("say which methodology version the batch was computed with")
+            methodology = batch.methodology
+        expected = int(self.contract.call("nextBatchId"))
+        if batch.batch_id != expected:
+            raise contract_error("CreditsBatchIdMismatch", expected=batch.batch_id, next=expected)
+        committed, ceiling = self.issued(period, self._client.address)
+        if committed + batch.total > ceiling:
+            raise contract_error("CreditsCeilingExceeded", period=period, platform=self._client.address,
+                                 ceiling=ceiling, requested=committed + batch.total)
         self._client.transact(self.contract.tx("commitBatch", batch.batch_id, period, methodology,
                                                bytes.fromhex(batch.root[2:]), batch.total, len(batch.entries)))
         batch.committed = True
@@ -151,6 +322,12 @@ class CreditsModule:
         return {"batch_id": batch_id, "platform": raw["platform"], "period": raw["period"],
                 "methodology": raw["methodology"], "entries": entries, "total": total,
                 "claimed": total - raw["remaining"], "remaining": raw["remaining"], "root": "0x" + raw["root"].hex()}
+
+    def _check_target(self, batch: CreditBatchTree) -> None:
+        if batch.manager and (batch.manager.lower() != self.contract.address.lower()
+                              or batch.chain_id != self._client.chain_id):
+            raise InvalidInput(f"batch {batch.batch_id} was built for credit manager {batch.manager} on chain "
+                               f"{batch.chain_id}, not {self.contract.address} on chain {self._client.chain_id}")
 
     def claim(self, batch: CreditBatchTree, index: int) -> str:
         """Claim one entry (its account, or the batch's platform)."""
@@ -183,5 +360,169 @@ class CreditsModule:
         return {"owed": owed, "covered": covered, "outstanding": owed - covered}
 
     def cover_deficit(self, period: int, amount: int) -> dict[str, int]:
-        self._client.transact(self.contract.tx("coverDeficit", period, checked_amount(amount, "amount")))
+        amount = checked_amount(amount, "amount")
+        self._require_balance(amount)
+        self._client.transact(self.contract.tx("coverDeficit", period, amount))
         return self.deficit(period, self._client.address)
+
+    # -- platform desk and merchants ----------------------------------------------------------------------
+
+    def post_prices(self, buy_back: int, sale: int) -> DeskPrices:
+        """Post this platform's buy-back and sale prices (settlement units per whole credit; 0 closes a side)."""
+        buy_back = checked_amount(buy_back, "buy_back", allow_zero=True, bits=128)
+        sale = checked_amount(sale, "sale", allow_zero=True, bits=128)
+        if sale and buy_back > sale:
+            raise contract_error("CreditsPricesCrossed", buyBack=buy_back, sale=sale)
+        self._client.transact(self.contract.tx("postPrices", buy_back, sale))
+        return self.prices(self._client.address)
+
+    def post_model_prices(self, *, N: Number, e: Number, D: Number, W: Number, c: Number = 0,
+                          delta: Number | None = None, period: int | None = None) -> tuple[PlatformPrices, DeskPrices]:
+        """Price from the model (``economics.platform_prices``) and post it, in one call.
+
+        δ is ``delta`` or, when omitted, the offset ratio the regulator set for ``period``. The model's prices
+        (currency per tonne) become settlement units per whole credit at the settlement token's decimals:
+        buy-back rounded down, sale up (``economics.posted_prices``).
+        """
+        if delta is None:
+            if period is None:
+                raise InvalidInput("say delta=..., or period=... to use the offset ratio set on chain")
+            bps = int(self.contract.call("offsetRatioOf", period))
+            if bps == 0:
+                raise InvalidInput(f"no offset ratio is set for period {period}: pass delta=...")
+            delta = f"{bps / 10_000}"
+        model = platform_prices(N, delta, e, D, W, c)
+        decimals = int(self._client.contract("SettlementToken").call("decimals"))
+        posted = model.posted(decimals)
+        return model, self.post_prices(posted.buy_back, posted.sale)
+
+    def prices(self, platform: str) -> DeskPrices:
+        raw = self.contract.call("pricesOf", checked_address(platform, "platform"))
+        return DeskPrices(checked_address(platform, "platform"), int(raw["buyBack"]), int(raw["sale"]))
+
+    def fund_desk(self, amount: int) -> int:
+        """Let the desk and merchant payments draw up to ``amount`` settlement units from this platform
+        (an ERC-20 approval of the credit manager, replacing the previous one). Returns the allowance."""
+        self._client.settlement.approve(self.contract.address, amount)
+        return self.desk_allowance(self._client.address)
+
+    def desk_allowance(self, platform: str) -> int:
+        """Settlement units the credit manager may still draw from ``platform`` (buy-backs, merchants)."""
+        return int(self._settlement.call("allowance", checked_address(platform, "platform"), self.contract.address))
+
+    def set_merchant_rate(self, merchant: str, rate: int) -> int:
+        """Pay ``merchant`` ``rate`` settlement units per whole credit redeemed there (a PLATFORM; 0 stops)."""
+        self._client.transact(self.contract.tx("setMerchantRate", checked_address(merchant, "merchant"),
+                                               checked_amount(rate, "rate", allow_zero=True, bits=128)))
+        return self.merchant_rate(self._client.address, merchant)
+
+    def merchant_rate(self, platform: str, merchant: str) -> int:
+        return int(self.contract.call("merchantRateOf", checked_address(platform, "platform"),
+                                      checked_address(merchant, "merchant")))
+
+    # -- welfare projects ---------------------------------------------------------------------------------
+
+    def register_project(self, project_id: int, beneficiary: str, *, name: str, region: int = 0) -> WelfareProject:
+        """Register a public-welfare project credits can be donated to (a regulator)."""
+        if not name or not isinstance(name, str):
+            raise InvalidInput("a project needs a name")
+        self._client.transact(self.contract.tx("registerProject", _project_id(project_id),
+                                               checked_address(beneficiary, "beneficiary"), _region(region), name))
+        return self.project(project_id)
+
+    def close_project(self, project_id: int) -> WelfareProject:
+        self._client.transact(self.contract.tx("closeProject", _project_id(project_id)))
+        return self.project(project_id)
+
+    def project(self, project_id: int) -> WelfareProject:
+        raw = self.contract.call("projectOf", _project_id(project_id))
+        if int(raw["beneficiary"], 16) == 0:
+            raise contract_error("CreditsUnknownProject", projectId=project_id)
+        return WelfareProject(project_id, raw["beneficiary"], int(raw["region"]), bool(raw["open"]),
+                              int(raw["retired"]), raw["name"])
+
+    # -- using credits ------------------------------------------------------------------------------------
+
+    def sell_to_platform(self, platform: str, amount: int, *, min_price: int | None = None) -> DeskTrade:
+        """Sell ``amount`` PCC units to ``platform`` at its posted buy-back price (at least ``min_price``,
+        by default the price read now, so a price cut in between is refused)."""
+        platform, amount = checked_address(platform, "platform"), checked_amount(amount, "amount")
+        posted = self.prices(platform).buy_back
+        if posted == 0:
+            raise contract_error("CreditsDeskClosed", platform=platform)
+        limit = posted if min_price is None else checked_amount(min_price, "min_price", allow_zero=True)
+        if posted < limit:
+            raise contract_error("CreditsPriceMoved", platform=platform, posted=posted, limit=limit)
+        self._require_balance(amount)
+        receipt = self._client.transact(self.contract.tx("sellToPlatform", platform, amount, limit))
+        args = self.contract.event_args(receipt, "SoldToPlatform")
+        return DeskTrade("sell", platform, args["seller"], args["amount"], args["price"], args["paid"],
+                         receipt.tx_hash)
+
+    def buy_from_platform(self, platform: str, amount: int, *, max_price: int | None = None) -> DeskTrade:
+        """Buy ``amount`` PCC units from ``platform`` at its posted sale price (at most ``max_price``, by default
+        the price read now). Approves the credit manager for the cost first when needed."""
+        platform, amount = checked_address(platform, "platform"), checked_amount(amount, "amount")
+        posted = self.prices(platform).sale
+        if posted == 0:
+            raise contract_error("CreditsDeskClosed", platform=platform)
+        limit = posted if max_price is None else checked_amount(max_price, "max_price")
+        if posted > limit:
+            raise contract_error("CreditsPriceMoved", platform=platform, posted=posted, limit=limit)
+        cost = desk_payment(amount, limit, round_up=True)
+        held = self.balance(platform)
+        if held < amount:
+            raise contract_error("ERC20InsufficientBalance", sender=platform, balance=held, needed=amount)
+        me = self._client.address
+        cash = int(self._settlement.call("balanceOf", me))
+        if cash < cost:
+            raise contract_error("ERC20InsufficientBalance", sender=me, balance=cash, needed=cost)
+        if int(self._settlement.call("allowance", me, self.contract.address)) < cost:
+            self._client.settlement.approve(self.contract.address, cost)
+        receipt = self._client.transact(self.contract.tx("buyFromPlatform", platform, amount, limit))
+        args = self.contract.event_args(receipt, "BoughtFromPlatform")
+        return DeskTrade("buy", platform, args["buyer"], args["amount"], args["price"], args["paid"],
+                         receipt.tx_hash)
+
+    def redeem(self, platform: str, merchant: str, amount: int, *, receipt: bytes | str = b"") -> Redemption:
+        """Redeem (burn) ``amount`` PCC units at ``merchant`` under ``platform``'s rules; the platform pays the
+        merchant its rate. ``receipt``: the merchant's receipt or order id (up to 32 bytes)."""
+        platform, merchant = checked_address(platform, "platform"), checked_address(merchant, "merchant")
+        amount = checked_amount(amount, "amount")
+        if self.merchant_rate(platform, merchant) == 0:
+            raise contract_error("CreditsMerchantNotAccepted", platform=platform, merchant=merchant)
+        self._require_balance(amount)
+        tx = self._client.transact(self.contract.tx("redeem", platform, merchant, amount,
+                                                    to_bytes32(receipt, "receipt") if receipt else b"\0" * 32))
+        args = self.contract.event_args(tx, "CreditsRedeemed")
+        return Redemption(args["redemptionId"], args["holder"], args["merchant"], args["platform"], args["amount"],
+                          args["merchantPaid"], args["receipt"], tx.tx_hash)
+
+    def donate(self, project_id: int, amount: int) -> Donation:
+        """Donate (burn, retiring them in the beneficiary's name) ``amount`` PCC units to an open project."""
+        amount = checked_amount(amount, "amount")
+        project = self.project(project_id)
+        if not project.open:
+            raise contract_error("CreditsProjectClosed", projectId=project_id)
+        self._require_balance(amount)
+        tx = self._client.transact(self.contract.tx("donate", project_id, amount))
+        args = self.contract.event_args(tx, "CreditsDonated")
+        return Donation(args["projectId"], args["donor"], args["beneficiary"], args["amount"], tx.tx_hash)
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    @property
+    def _settlement(self) -> "BoundContract":
+        return self._client.contract("SettlementToken")
+
+    def _require_balance(self, amount: int) -> None:
+        me = self._client.address
+        held = self.balance(me)
+        if held < amount:
+            raise contract_error("ERC20InsufficientBalance", sender=me, balance=held, needed=amount)
+
+
+def _project_id(project_id: int) -> int:
+    if not isinstance(project_id, int) or isinstance(project_id, bool) or not 0 <= project_id < 2**32:
+        raise InvalidInput(f"project id {project_id!r} must be an integer from 0 to 2^32 - 1")
+    return project_id

@@ -3,9 +3,11 @@
 Order and wiring (each later contract names the earlier ones; see docs/architecture.md):
 
     ConsortiumRegistry -> SettlementToken -> RewardPenaltyCoin -> VintageTokenFactory -> AllowanceManager
-    -> EmissionsMRV -> CarbonExchange -> SealedAuction -> CreditManager (which creates the PCC token); then factory.bind(manager), manager.setMrv(mrv),
-    coin.authoriseModules([mrv, manager]), registry.setDebtRecorder(coin), exchange.bindSealer(sealed), and
-    registry.registerSystemContract(coin / exchange / sealed) (pool, deposits and bonds hold tokens).
+    -> EmissionsMRV -> CarbonExchange -> SealedAuction -> CreditManager (which creates the PCC token); then
+    factory.bind(manager), manager.setMrv(mrv), coin.authoriseModules([mrv, manager]),
+    registry.setDebtRecorder(coin), exchange.bindSealer(sealed), and registry.registerSystemContract(coin /
+    exchange / sealed / credit manager) (pool, deposits and bonds hold tokens; the credit manager spends
+    approved settlement tokens for platform desks and merchants).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def deploy_system(
                  table.gwp_milli, table.source_hash)
     exchange = deploy("CarbonExchange", registry)
     sealed = deploy("SealedAuction", registry, exchange)
-    deploy("CreditManager", registry)  # creates the PersonalCarbonCredit token
+    credits = deploy("CreditManager", registry, settlement)  # creates the PersonalCarbonCredit token
 
     call("VintageTokenFactory", "bind", manager)
     call("AllowanceManager", "setMrv", mrv)
@@ -112,6 +114,7 @@ def deploy_system(
     call("ConsortiumRegistry", "registerSystemContract", exchange, identity_hash("exchange deposits"))
     call("CarbonExchange", "bindSealer", sealed)
     call("ConsortiumRegistry", "registerSystemContract", sealed, identity_hash("sealed-bid bonds"))
+    call("ConsortiumRegistry", "registerSystemContract", credits, identity_hash("personal credit desks"))
     log("system wired: factory bound, MRV set, coin modules authorised, coin is the debt recorder, "
         "coin pool and exchange hold tokens as SYSTEM members")
 

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {
-    CreditBatch, CreditClaim, ICreditManager, MethodologyRecord
+    CreditBatch, CreditClaim, ICreditManager, MethodologyRecord, PostedPrices, WelfareProject
 } from "../interfaces/ICreditManager.sol";
 import {IConsortiumRegistry, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {RegistryGuard} from "../registry/RegistryGuard.sol";
@@ -14,10 +17,16 @@ import {PersonalCarbonCredit} from "./PersonalCarbonCredit.sol";
  * @notice See {ICreditManager}.
  * @dev Claims are marked in a bitmap per batch (256 entries a slot), so a claim writes one warm-ish slot, not a
  * new one. PCC conservation: a batch mints at most its committed total (`claimed <= total`), and all a
- * platform's batches of a period at most its ceiling; credits are burned only on their holder's own call.
+ * platform's batches of a period at most its ceiling; credits are burned only on their holder's own call
+ * (deficit cover, redemption, donation) and moved only between the caller and a platform at its posted prices.
+ * Using credits: every payment is a transfer of the settlement token between members (platform to seller or
+ * merchant, buyer to platform) that this contract makes as an approved spender; it never holds any.
  */
 contract CreditManager is ICreditManager, RegistryGuard {
+    using SafeERC20 for IERC20;
+
     uint16 private constant _BPS = 10_000;
+    uint256 private constant _UNIT = 1e6; // PCC units per whole credit (1 tCO2e): prices are per whole credit
     uint256 public constant MAX_CLAIMS = 200;
 
     struct Issuance {
@@ -31,7 +40,9 @@ contract CreditManager is ICreditManager, RegistryGuard {
     }
 
     PersonalCarbonCredit private immutable _credit;
+    IERC20 private immutable _settlement;
     uint256 public nextBatchId = 1;
+    uint256 public redemptions;
     mapping(uint256 batchId => CreditBatch) private _batches;
     mapping(uint256 batchId => mapping(uint256 word => uint256 bits)) private _claimed;
     mapping(uint16 version => MethodologyRecord) private _methodologies;
@@ -39,9 +50,13 @@ contract CreditManager is ICreditManager, RegistryGuard {
     mapping(uint16 period => uint16) private _offsetRatios;
     mapping(uint16 period => mapping(address platform => Issuance)) private _issuance;
     mapping(uint16 period => mapping(address account => Deficit)) private _deficits;
+    mapping(address platform => PostedPrices) private _prices;
+    mapping(address platform => mapping(address merchant => uint128 rate)) private _merchantRates;
+    mapping(uint32 projectId => WelfareProject) private _projects;
 
-    constructor(IConsortiumRegistry registry_) RegistryGuard(registry_) {
+    constructor(IConsortiumRegistry registry_, IERC20 settlement_) RegistryGuard(registry_) {
         _credit = new PersonalCarbonCredit(registry_, address(this));
+        _settlement = settlement_;
     }
 
     // ---------------------------------------------------------------- regulator
@@ -80,7 +95,41 @@ contract CreditManager is ICreditManager, RegistryGuard {
         emit IssuanceCeilingSet(period, platform, ceiling);
     }
 
+    /// @inheritdoc ICreditManager
+    function registerProject(uint32 projectId, address beneficiary, uint32 region, string calldata name) external {
+        _requireRegulatorFor(region);
+        if (beneficiary == address(0)) revert CreditsZeroAddress();
+        WelfareProject storage project = _projects[projectId];
+        if (project.beneficiary != address(0)) revert CreditsProjectExists(projectId);
+        _projects[projectId] =
+            WelfareProject({beneficiary: beneficiary, region: region, open: true, retired: 0, name: name});
+        emit ProjectRegistered(projectId, beneficiary, region, name);
+    }
+
+    /// @inheritdoc ICreditManager
+    function closeProject(uint32 projectId) external {
+        WelfareProject storage project = _project(projectId);
+        _requireRegulatorFor(project.region);
+        if (!project.open) revert CreditsProjectClosed(projectId);
+        project.open = false;
+        emit ProjectClosed(projectId);
+    }
+
     // ---------------------------------------------------------------- platforms
+
+    /// @inheritdoc ICreditManager
+    function postPrices(uint128 buyBack, uint128 sale) external onlyRole(Role.PLATFORM) {
+        if (sale != 0 && buyBack > sale) revert CreditsPricesCrossed(buyBack, sale);
+        _prices[msg.sender] = PostedPrices({buyBack: buyBack, sale: sale});
+        emit PricesPosted(msg.sender, buyBack, sale);
+    }
+
+    /// @inheritdoc ICreditManager
+    function setMerchantRate(address merchant, uint128 rate) external onlyRole(Role.PLATFORM) {
+        if (rate != 0) _requireMerchant(merchant);
+        _merchantRates[msg.sender][merchant] = rate;
+        emit MerchantRateSet(msg.sender, merchant, rate);
+    }
 
     /// @inheritdoc ICreditManager
     function commitBatch(uint256 expectedId, uint16 period, uint16 methodology, bytes32 root, uint64 total, uint32 entries)
@@ -139,11 +188,90 @@ contract CreditManager is ICreditManager, RegistryGuard {
         emit DeficitCovered(period, msg.sender, amount, outstanding - amount);
     }
 
+    // ---------------------------------------------------------------- using credits
+
+    /// @inheritdoc ICreditManager
+    function sellToPlatform(address platform, uint256 amount, uint256 minPrice)
+        external
+        onlyActive
+        returns (uint256 paid)
+    {
+        uint256 price = _prices[platform].buyBack;
+        if (price == 0) revert CreditsDeskClosed(platform);
+        if (price < minPrice) revert CreditsPriceMoved(platform, price, minPrice);
+        paid = _payment(amount, price, Math.Rounding.Floor);
+        _credit.moveFor(msg.sender, platform, amount); // reverts if the seller holds less
+        _settlement.safeTransferFrom(platform, msg.sender, paid); // reverts if the platform has not funded it
+        emit SoldToPlatform(platform, msg.sender, amount, price, paid);
+    }
+
+    /// @inheritdoc ICreditManager
+    function buyFromPlatform(address platform, uint256 amount, uint256 maxPrice)
+        external
+        onlyActive
+        returns (uint256 paid)
+    {
+        uint256 price = _prices[platform].sale;
+        if (price == 0) revert CreditsDeskClosed(platform);
+        if (price > maxPrice) revert CreditsPriceMoved(platform, price, maxPrice);
+        paid = _payment(amount, price, Math.Rounding.Ceil);
+        _settlement.safeTransferFrom(msg.sender, platform, paid);
+        _credit.moveFor(platform, msg.sender, amount); // reverts if the platform holds less
+        emit BoughtFromPlatform(platform, msg.sender, amount, price, paid);
+    }
+
+    /// @inheritdoc ICreditManager
+    function redeem(address platform, address merchant, uint256 amount, bytes32 receipt)
+        external
+        onlyActive
+        returns (uint256 redemptionId)
+    {
+        if (amount == 0) revert CreditsZeroAmount();
+        uint256 rate = _merchantRates[platform][merchant];
+        if (rate == 0) revert CreditsMerchantNotAccepted(platform, merchant);
+        _requireMerchant(merchant); // still an active merchant
+        uint256 merchantPaid = Math.mulDiv(amount, rate, _UNIT);
+        redemptionId = ++redemptions;
+        _credit.burnFrom(msg.sender, amount);
+        if (merchantPaid != 0) _settlement.safeTransferFrom(platform, merchant, merchantPaid);
+        emit CreditsRedeemed(redemptionId, msg.sender, merchant, platform, amount, merchantPaid, receipt);
+    }
+
+    /// @inheritdoc ICreditManager
+    function donate(uint32 projectId, uint256 amount) external onlyActive {
+        if (amount == 0) revert CreditsZeroAmount();
+        WelfareProject storage project = _project(projectId);
+        if (!project.open) revert CreditsProjectClosed(projectId);
+        project.retired += uint128(amount); // checked: the burn below bounds amount by a uint256 balance
+        _credit.burnFrom(msg.sender, amount);
+        emit CreditsDonated(projectId, msg.sender, project.beneficiary, amount);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc ICreditManager
     function credit() external view returns (address) {
         return address(_credit);
+    }
+
+    /// @inheritdoc ICreditManager
+    function settlement() external view returns (address) {
+        return address(_settlement);
+    }
+
+    /// @inheritdoc ICreditManager
+    function pricesOf(address platform) external view returns (PostedPrices memory) {
+        return _prices[platform];
+    }
+
+    /// @inheritdoc ICreditManager
+    function merchantRateOf(address platform, address merchant) external view returns (uint128) {
+        return _merchantRates[platform][merchant];
+    }
+
+    /// @inheritdoc ICreditManager
+    function projectOf(uint32 projectId) external view returns (WelfareProject memory) {
+        return _projects[projectId];
     }
 
     /// @inheritdoc ICreditManager
@@ -224,6 +352,23 @@ contract CreditManager is ICreditManager, RegistryGuard {
         uint256 owed = grams * _offsetRatios[period] / _BPS;
         _deficits[period][account].owed += uint128(owed);
         emit DeficitRecorded(period, account, grams, owed);
+    }
+
+    /// @dev What `amount` PCC units cost at `price` settlement units per whole credit; never a free trade.
+    function _payment(uint256 amount, uint256 price, Math.Rounding rounding) private pure returns (uint256 paid) {
+        if (amount == 0) revert CreditsZeroAmount();
+        paid = Math.mulDiv(amount, price, _UNIT, rounding);
+        if (paid == 0) revert CreditsPaymentRoundsToZero(amount, price);
+    }
+
+    function _requireMerchant(address merchant) private view {
+        (Role role, MemberStatus status,,) = registry.profileOf(merchant);
+        if (role != Role.MERCHANT || status != MemberStatus.ACTIVE) revert CreditsNotMerchant(merchant);
+    }
+
+    function _project(uint32 projectId) private view returns (WelfareProject storage project) {
+        project = _projects[projectId];
+        if (project.beneficiary == address(0)) revert CreditsUnknownProject(projectId);
     }
 
     function _batch(uint256 batchId) private view returns (CreditBatch storage batch) {

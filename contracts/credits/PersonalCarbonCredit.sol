@@ -8,7 +8,8 @@ import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
  * @title PersonalCarbonCredit
  * @notice Personal carbon credits (PCC): individuals' surplus quota and low-carbon behaviour, 6 decimals
  * (1.000000 = 1 tCO2e), with the registry's transfer policy ({PermissionedERC20}). Only the credit manager
- * mints (claims of committed batches) and burns (deficit cover, redemption, donation).
+ * mints (claims of committed batches), burns (deficit cover, redemption, donation) and moves
+ * credits between a holder and a platform's desk at its posted prices.
  */
 contract PersonalCarbonCredit is PermissionedERC20 {
     /// @dev `caller` is not the credit manager.
@@ -31,6 +32,12 @@ contract PersonalCarbonCredit is PermissionedERC20 {
     /// @notice Mints `amount` to `to`. Only the credit manager, for a verified claim.
     function mint(address to, uint256 amount) external onlyIssuer {
         _mint(to, amount);
+    }
+
+    /// @notice Moves `amount` from `from` to `to` under the transfer policy. Only the credit manager, on the
+    /// caller's own call (a sale to or a purchase from a platform at its posted price).
+    function moveFor(address from, address to, uint256 amount) external onlyIssuer {
+        _transfer(from, to, amount);
     }
 
     /// @notice Burns `amount` from `holder`. Only the credit manager, on the holder's own call.

@@ -20,6 +20,21 @@ struct CreditClaim {
     bytes32[] proof;
 }
 
+/// @notice A platform's posted prices, in settlement-token units per whole PCC (1 tCO2e); 0 closes that side.
+struct PostedPrices {
+    uint128 buyBack; // paid to a holder who sells credits to the platform
+    uint128 sale; // charged to a buyer of the platform's credits
+}
+
+/// @notice A registered public-welfare project (e.g. tree planting) that credits can be donated to.
+struct WelfareProject {
+    address beneficiary; // who the retired credits are credited to
+    uint32 region;
+    bool open; // closed projects take no more donations
+    uint128 retired; // PCC units donated and retired in its name
+    string name;
+}
+
 /// @notice A versioned methodology: the hash of its canonical content (carbon_sdk.methodology).
 struct MethodologyRecord {
     bytes32 contentHash;
@@ -56,6 +71,17 @@ interface ICreditManager {
     error CreditsNothingToCover(uint16 period, address account);
     error CreditsCoverExceedsDeficit(uint16 period, address account, uint256 outstanding, uint256 amount);
     error CreditsRegionMismatch(uint32 callerRegion, uint32 region);
+    error CreditsZeroAmount();
+    error CreditsPricesCrossed(uint256 buyBack, uint256 sale);
+    error CreditsDeskClosed(address platform);
+    error CreditsPriceMoved(address platform, uint256 posted, uint256 limit);
+    error CreditsPaymentRoundsToZero(uint256 amount, uint256 price);
+    error CreditsNotMerchant(address merchant);
+    error CreditsMerchantNotAccepted(address platform, address merchant);
+    error CreditsUnknownProject(uint32 projectId);
+    error CreditsProjectExists(uint32 projectId);
+    error CreditsProjectClosed(uint32 projectId);
+    error CreditsZeroAddress();
 
     event MethodologyRegistered(uint16 indexed version, bytes32 contentHash, string uri);
     event QuotaSet(uint16 indexed period, uint32 indexed region, uint256 perCapita);
@@ -70,6 +96,19 @@ interface ICreditManager {
     );
     event DeficitRecorded(uint16 indexed period, address indexed account, uint256 deficitGrams, uint256 owed);
     event DeficitCovered(uint16 indexed period, address indexed account, uint256 amount, uint256 outstanding);
+    event PricesPosted(address indexed platform, uint256 buyBack, uint256 sale);
+    event MerchantRateSet(address indexed platform, address indexed merchant, uint256 rate);
+    event ProjectRegistered(uint32 indexed projectId, address indexed beneficiary, uint32 region, string name);
+    event ProjectClosed(uint32 indexed projectId);
+    event SoldToPlatform(address indexed platform, address indexed seller, uint256 amount, uint256 price, uint256 paid);
+    event BoughtFromPlatform(address indexed platform, address indexed buyer, uint256 amount, uint256 price, uint256 paid);
+    event CreditsRedeemed(
+        uint256 indexed redemptionId, address indexed holder, address indexed merchant, address platform,
+        uint256 amount, uint256 merchantPaid, bytes32 receipt
+    );
+    event CreditsDonated(
+        uint32 indexed projectId, address indexed donor, address indexed beneficiary, uint256 amount
+    );
 
     /// @notice Registers methodology `version` by its content hash (national regulator). Once per version.
     function registerMethodology(uint16 version, bytes32 contentHash, string calldata uri) external;
@@ -100,7 +139,46 @@ interface ICreditManager {
     /// @notice Surrenders `amount` PCC of the caller against its outstanding deficit of `period`.
     function coverDeficit(uint16 period, uint256 amount) external;
 
+    /// @notice Posts the caller's (an active PLATFORM) buy-back and sale prices, in settlement units per whole
+    /// PCC; 0 closes that side. A buy-back above the sale price is refused. Payments come from and go to the
+    /// platform's own settlement balance: it approves this contract for what its desk and merchants may draw.
+    function postPrices(uint128 buyBack, uint128 sale) external;
+
+    /// @notice Sets what the caller (an active PLATFORM) pays `merchant` (an active MERCHANT) per whole PCC
+    /// redeemed there, in settlement units; 0 stops accepting redemptions at that merchant for this platform.
+    function setMerchantRate(address merchant, uint128 rate) external;
+
+    /// @notice Registers public-welfare project `projectId` (a regulator of `region`, or national). Once per id.
+    function registerProject(uint32 projectId, address beneficiary, uint32 region, string calldata name) external;
+
+    /// @notice Closes a project to further donations (a regulator of its region, or national).
+    function closeProject(uint32 projectId) external;
+
+    /// @notice Sells `amount` PCC of the caller to `platform` at its posted buy-back price, which must be at
+    /// least `minPrice`; the platform pays `amount × price / 10^6` settlement units (rounded down).
+    function sellToPlatform(address platform, uint256 amount, uint256 minPrice) external returns (uint256 paid);
+
+    /// @notice Buys `amount` PCC from `platform`'s holdings at its posted sale price, which must be at most
+    /// `maxPrice`; the caller pays `amount × price / 10^6` settlement units (rounded up), approved to this
+    /// contract beforehand.
+    function buyFromPlatform(address platform, uint256 amount, uint256 maxPrice) external returns (uint256 paid);
+
+    /// @notice Redeems (burns) `amount` PCC of the caller at `merchant`, under `platform`'s rules: the platform
+    /// pays the merchant its rate (rounded down). `receipt` is the merchant's receipt or order id.
+    function redeem(address platform, address merchant, uint256 amount, bytes32 receipt)
+        external
+        returns (uint256 redemptionId);
+
+    /// @notice Donates (burns, retiring them in the beneficiary's name) `amount` PCC of the caller to an open
+    /// project.
+    function donate(uint32 projectId, uint256 amount) external;
+
     function credit() external view returns (address);
+    function settlement() external view returns (address);
+    function pricesOf(address platform) external view returns (PostedPrices memory);
+    function merchantRateOf(address platform, address merchant) external view returns (uint128);
+    function projectOf(uint32 projectId) external view returns (WelfareProject memory);
+    function redemptions() external view returns (uint256);
     function nextBatchId() external view returns (uint256);
     function batchOf(uint256 batchId) external view returns (CreditBatch memory);
     function isClaimed(uint256 batchId, uint256 index) external view returns (bool);

@@ -101,6 +101,9 @@ def test_a_batch_replayed_on_another_deployment_is_refused(world, devnet, artifa
     twin.regulator.credits.register_methodology(1, b"methodology v1 content")
     twin.regulator.credits.set_issuance_ceiling(PERIOD, twin_platform.address, tonnes(100))
     twin_batch = dataclasses.replace(batch, batch_id=twin_platform.credits.contract.call("nextBatchId"))
+    with pytest.raises(errors.InvalidInput, match="built for credit manager"):  # the SDK sees the file's target
+        twin_platform.credits.commit_batch(twin_batch, period=PERIOD, methodology=1)
+    twin_batch.manager = ""  # a forged file that hides its deployment: the chain still refuses the leaves
     twin_platform.credits.commit_batch(twin_batch, period=PERIOD, methodology=1)
     with pytest.raises(errors.CreditsInvalidProof):
         twin_platform.transact(dataclasses.replace(twin_platform.credits.contract.tx(
