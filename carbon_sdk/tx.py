@@ -127,6 +127,10 @@ class LocalSigner:
         return sign_eip1559(self._key, tx)
 
 
+# Call data per JSON-RPC batch: hex doubles it and a signed transaction repeats it, so 1 MB of data stays
+# well inside the gateway's 5 MB request limit.
+BATCH_BYTES = 1_000_000
+
 _ALREADY_SENT = ("already known", "known transaction", "already imported", "nonce too low")
 
 
@@ -158,6 +162,7 @@ class TransactionSender:
         # Shared by every sender of this key on this chain, through whichever URL (see shared_sender).
         self.nonces = nonces or NonceManager(rpc, signer.address)
         self._base_fee: tuple[float, int] | None = None
+        self._gas_limit: int | None = None
 
     # -- public -------------------------------------------------------------------------------------------
 
@@ -173,33 +178,42 @@ class TransactionSender:
         (and so cannot be estimated yet) must carry ``gas``.
         """
         calls = list(calls)
-        chunks = [range(s, min(s + self.batch_size, len(calls))) for s in range(0, len(calls), self.batch_size)]
+        sizes = [len(c.data) for c in calls]
+        estimate_chunks = self._send_chunks([0] * len(calls), 0, sizes)
         # 1. Estimate everything first: a call that would revert stops the whole list before anything is sent.
         gases: list[int] = []
-        for chunk in chunks:
+        for chunk in estimate_chunks:
             gases.extend(self._estimate([calls[i] for i in chunk]))
         # 2. Send chunk after chunk without waiting for each, so the node mines one while the next is signed,
-        #    but keep at most `max_in_flight` unconfirmed (a node's pool is not a queue of unbounded size).
+        #    but keep at most `max_in_flight` unconfirmed (a node's pool is not a queue of unbounded size), and
+        #    never more gas in flight than one block holds: an automining node (anvil) mines what fits when a
+        #    transaction arrives and leaves the rest pending until the next one arrives, which may be never.
         # 3. Collect and check the receipts, in order.
-        sent: list[tuple[range, list[str], list[int]]] = []
+        block_limit = self._block_gas_limit() if len(calls) > 1 else 0
+        chunks = self._send_chunks(gases, block_limit, sizes)
+        sent: list[tuple[range, list[str], list[int], int]] = []
         receipts: list[Receipt] = []
-        in_flight = 0
+        in_flight = in_flight_gas = 0
 
         def settle_oldest() -> None:
-            nonlocal in_flight
-            chunk, hashes, nonces = sent.pop(0)
+            nonlocal in_flight, in_flight_gas
+            chunk, hashes, nonces, gas = sent.pop(0)
             receipts.extend(self._wait([calls[i] for i in chunk], hashes, nonces))
             in_flight -= len(chunk)
+            in_flight_gas -= gas
             if progress:
                 progress(len(chunk))
 
         try:
             for chunk in chunks:
-                while sent and in_flight + len(chunk) > self.max_in_flight:
+                gas = sum(gases[i] for i in chunk)
+                while sent and (in_flight + len(chunk) > self.max_in_flight
+                                or (block_limit and in_flight_gas + gas > block_limit)):
                     settle_oldest()
                 hashes, nonces = self._sign_and_send([calls[i] for i in chunk], [gases[i] for i in chunk])
-                sent.append((chunk, hashes, nonces))
+                sent.append((chunk, hashes, nonces, gas))
                 in_flight += len(chunk)
+                in_flight_gas += gas
         except Exception:
             for chunk, hashes, nonces in sent:  # what was sent is on its way: see it mined before reporting
                 self._wait([calls[i] for i in chunk], hashes, nonces)
@@ -210,6 +224,33 @@ class TransactionSender:
 
     def estimate(self, call: Call) -> int:
         return self._estimate([call])[0]
+
+    def _send_chunks(self, gases: list[int], block_limit: int, sizes: list[int] | None = None) -> list[range]:
+        """Consecutive calls grouped into JSON-RPC batches: at most ``batch_size`` calls and about
+        ``BATCH_BYTES`` of call data a group (nodes and the gateway bound a request's size), and, with a block
+        gas limit, at most a block's worth of gas (one call alone may fill either)."""
+        sizes = sizes or [0] * len(gases)
+        chunks: list[range] = []
+        start, gas, size = 0, 0, 0
+        for i, (g, n) in enumerate(zip(gases, sizes)):
+            if i > start and (i - start >= self.batch_size or size + n > BATCH_BYTES
+                              or (block_limit and gas + g > block_limit)):
+                chunks.append(range(start, i))
+                start, gas, size = i, 0, 0
+            gas += g
+            size += n
+        if gases:
+            chunks.append(range(start, len(gases)))
+        return chunks
+
+    def _block_gas_limit(self) -> int:
+        """The latest block's gas limit (read once per sender; 0 if the node does not say)."""
+        if self._gas_limit is None:
+            try:
+                self._gas_limit = int(self.rpc.call("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
+            except Exception:  # noqa: BLE001 - an odd node: fall back to the count limits only
+                self._gas_limit = 0
+        return self._gas_limit
 
     # -- steps --------------------------------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ def build_consortium(regulator: CarbonClient, devnet: Devnet, manifest, individu
     platform = org(PLATFORM[0], Role.PLATFORM, [Role.PLATFORM, Role.INDIVIDUAL], PLATFORM[1])
     org(REGIONAL_REGULATOR[0], Role.REGULATOR, [Role.REGULATOR], REGIONAL_REGULATOR[1])
 
-    people = [Account.create().address for _ in range(individuals)]
+    residents = [Account.create() for _ in range(individuals)]  # keys kept: a few sign their own trades later
+    people = [r.address for r in residents]
     regions = [11, 31, 44]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
         task = bar.add_task(f"platform enrols {individuals} residents", total=individuals)
@@ -101,7 +102,7 @@ def build_consortium(regulator: CarbonClient, devnet: Devnet, manifest, individu
             platform.registry.enrol_batch(group, Role.INDIVIDUAL, region=region,
                                           identities=[{"app_user": p.lower()} for p in group],
                                           progress=lambda n: bar.advance(task, n))
-    return {"admins": admins, "people": people, "platform": platform}
+    return {"admins": admins, "people": people, "residents": residents, "platform": platform}
 
 
 def show_permissioning(regulator: CarbonClient, devnet: Devnet, manifest, consortium: dict) -> None:
@@ -409,8 +410,171 @@ def run_period(regulator: CarbonClient, devnet: Devnet, manifest, consortium: di
                   f"{'[green]all ' + str(check.checked) + ' match[/green]' if check.ok else check.problems}")
 
 
+# Personal carbon accounts: a week of the 2025 period. Quotas in grams of CO2e per person for the week; the
+# platform's model inputs: e, the most a low-carbon user values a tonne kept, and c, its cost per tonne.
+WEEK_QUOTA = 40_000
+DELTA_BPS = 5_000
+MODEL_E, MODEL_C = 200, 5
+WELFARE_PROJECT = (1, "Kubuqi Desert tree planting")
+SIGNING = 40  # residents who sign a desk trade themselves (each is one transaction from its own key)
+
+
+def run_personal_credits(regulator: CarbonClient, devnet: Devnet, manifest, consortium: dict, folder: Path) -> None:
+    """A platform's residents: a week of activity, one committed batch, bulk claims, then credits in use."""
+    import random
+
+    from carbon_sdk.activities import batch_totals, write_synthetic_week
+    from carbon_sdk.credits import credit_entries
+    from carbon_sdk.methodology import Methodology
+
+    console.rule(f"10. personal carbon accounts: {len(consortium['people']):,} residents, one week")
+    platform: CarbonClient = consortium["platform"]
+    merchant: CarbonClient = consortium["admins"][MERCHANT[0]]
+    methodology = Methodology.default()
+    regulator.credits.register_methodology(methodology.version, methodology.content_hash,
+                                           uri="carbon_sdk/data/methodology_v1.json")
+    for region in (11, 31, 44):
+        regulator.credits.set_quota(PERIOD, region=region, per_capita=WEEK_QUOTA)
+    regulator.credits.set_offset_ratio(PERIOD, delta_bps=DELTA_BPS)
+    beneficiary = Account.create().address
+    regulator.credits.register_project(WELFARE_PROJECT[0], beneficiary, name=WELFARE_PROJECT[1])
+    console.print(f"regulator: methodology v{methodology.version} ({methodology.content_hash_hex[:18]}…) "
+                  f"registered, quota {WEEK_QUOTA / 1000:g} kg CO2e per resident for the week in every region, "
+                  f"offset ratio δ = {DELTA_BPS / 10_000:g}, welfare project #{WELFARE_PROJECT[0]} "
+                  f"'{WELFARE_PROJECT[1]}'")
+
+    started = time.perf_counter()
+    week = write_synthetic_week(folder / "activity-week.csv", consortium["people"], seed=2025)
+    totals = batch_totals(week.path, methodology, period=week.period, known_accounts=consortium["people"])
+    entries = [e for e in credit_entries(totals, WEEK_QUOTA) if e[1] or e[2]]
+    ceiling = sum(amount for _, amount, _ in entries)
+    regulator.credits.set_issuance_ceiling(PERIOD, platform.address, ceiling)
+    batch = platform.credits.build_batch(entries, methodology=methodology.version)
+    built = time.perf_counter() - started
+    platform.credits.commit_batch(batch, period=PERIOD)
+    claims = batch.write_claims(folder / "credit-claims.jsonl")
+    console.print(f"platform: {week.records:,} activity records of {len(totals):,} residents → batch "
+                  f"#{batch.batch_id} of {len(entries):,} entries ({format_tonnes(batch.total)} t of credits) "
+                  f"built in {built:.1f} s and committed as one root {batch.root[:18]}…; each resident's proof in "
+                  f"{claims.name}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("platform claims for its residents, 200 a transaction", total=len(entries))
+        platform.credits.claim_many(batch, progress=lambda n: bar.advance(task, n))
+
+    # Prices from the model: N the week's deficits (tonnes), D the low-carbon residents (credits, no deficit),
+    # W their average credits.
+    deficit_t = Fraction(sum(d for _, _, d in entries), 10**6)
+    holders = [(a, amount) for a, amount, _ in entries if amount]
+    low_carbon = [(a, amount) for a, amount, deficit in entries if amount and not deficit]
+    average_t = Fraction(sum(amount for _, amount in low_carbon), 10**6 * len(low_carbon))
+    model, posted = platform.credits.post_model_prices(N=deficit_t, e=MODEL_E, D=len(low_carbon), W=average_t,
+                                                       c=MODEL_C, period=PERIOD)
+    money = 10 ** regulator.settlement.decimals()
+    console.print(f"platform prices from the model (δ N = {float(model.d_all):.1f} t owed, D = {len(low_carbon):,} "
+                  f"low-carbon residents holding W = {float(average_t) * 1000:.1f} kg on average): buy-back "
+                  f"{posted.buy_back / money:.2f}, sale {posted.sale / money:.2f} per credit (tonne); a resident "
+                  f"with θ ≤ P_ph/e = {float(model.participation):.2f} sells")
+    platform.settlement.issue(platform.address, 1_000_000 * money, fiat_reference="credit desk float")
+    platform.credits.fund_desk(1_000_000 * money)
+    platform.credits.set_merchant_rate(merchant.address, posted.buy_back)
+
+    keys = {r.address: r for r in consortium["residents"]}
+    client_of = lambda address: CarbonClient(devnet.rpc_url, manifest, keys[address].key)  # noqa: E731
+    rng = random.Random(7)
+    flows = Counter()
+    # Low-carbon residents whose perception θ ~ U(0, 1) is at most P_ph/e sell their credits (a sample signs).
+    sellers = [(a, amount) for a, amount in low_carbon if rng.random() <= model.participation][:SIGNING]
+    for address, amount in sellers:
+        trade = client_of(address).credits.sell_to_platform(platform.address, amount)
+        flows["sold to the platform"] += trade.amount
+        flows["paid to sellers"] += trade.paid
+    # High-carbon residents buy what their deficit owes from the platform's stock, and surrender it.
+    owing = [(a, d * DELTA_BPS // 10_000) for a, _, d in entries if d * DELTA_BPS // 10_000 > 0]
+    for address, owed in owing[:SIGNING]:
+        if platform.credits.balance(platform.address) < owed:
+            break
+        buyer = client_of(address)
+        platform.settlement.issue(address, owed * posted.sale // 10**6 + money, fiat_reference=f"top-up {address}")
+        trade = buyer.credits.buy_from_platform(platform.address, owed)
+        buyer.credits.cover_deficit(PERIOD, owed)
+        flows["bought from the platform"] += trade.amount
+        flows["paid by buyers"] += trade.paid
+        flows["surrendered for deficits"] += owed
+        flows["buyers"] += 1
+    # A few redeem credits at EcoMart, a few donate to tree planting.
+    keepers = [(a, amount) for a, amount in holders if a not in dict(sellers)]
+    for i, (address, amount) in enumerate(keepers[:8]):
+        holder = client_of(address)
+        if i % 2 == 0:
+            r = holder.credits.redeem(platform.address, merchant.address, amount // 2, receipt=f"EcoMart till {i}")
+            flows["redeemed at EcoMart"] += r.amount
+            flows["paid to EcoMart"] += r.merchant_paid
+        else:
+            flows["donated to tree planting"] += holder.credits.donate(WELFARE_PROJECT[0], amount // 2).amount
+
+    owed_total = sum(o for _, o in owing)
+    table = Table(title="personal credits: the week in figures")
+    table.add_column("")
+    table.add_column("residents", justify="right")
+    table.add_column("credits (t)", justify="right")
+    table.add_column("settlement", justify="right")
+    rows = [
+        ("issued by batch, claimed in bulk", len(holders), batch.total, None),
+        ("deficits owed at δ", len(owing), owed_total, None),
+        (f"sold to the platform (buy-back; the first {SIGNING} with θ ≤ P_ph/e)", len(sellers), flows["sold to the platform"], flows["paid to sellers"]),
+        ("bought from the platform (sale) by residents who owe", flows["buyers"], flows["bought from the platform"],
+         flows["paid by buyers"]),
+        ("surrendered against deficits", flows["buyers"], flows["surrendered for deficits"], None),
+        ("redeemed at EcoMart", 4, flows["redeemed at EcoMart"], flows["paid to EcoMart"]),
+        ("donated to tree planting", 4, flows["donated to tree planting"], None),
+        ("deficits still outstanding", len(owing) - flows["buyers"], owed_total - flows["surrendered for deficits"],
+         None),
+    ]
+    for label, people, amount, paid in rows:
+        table.add_row(label, f"{people:,}", format_tonnes(amount), "" if paid is None else f"{paid / money:,.2f}")
+    console.print(table)
+    supply = int(platform.credits.token.call("totalSupply"))
+    burned = flows["surrendered for deficits"] + flows["redeemed at EcoMart"] + flows["donated to tree planting"]
+    console.print(f"PCC supply {format_tonnes(supply)} t = issued {format_tonnes(batch.total)} − burned "
+                  f"{format_tonnes(burned)}: {'[green]conserved[/green]' if supply == batch.total - burned else '[red]mismatch[/red]'}; "
+                  f"project #{WELFARE_PROJECT[0]} retired "
+                  f"{format_tonnes(regulator.credits.project(WELFARE_PROJECT[0]).retired)} t in its beneficiary's name")
+    plot = plot_credit_flows(folder / "personal-credit-flows.png", batch.total, owed_total, flows, entries)
+    console.print(f"credit flows plotted in {plot}")
+
+
+def plot_credit_flows(path: Path, issued: int, owed: int, flows: Counter, entries: list) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = ["issued", "deficits owed", "sold to platform", "bought from platform", "surrendered", "redeemed",
+              "donated"]
+    values = [issued, owed, flows["sold to the platform"], flows["bought from the platform"],
+              flows["surrendered for deficits"], flows["redeemed at EcoMart"], flows["donated to tree planting"]]
+    left.barh(labels[::-1], [v / 10**6 for v in values[::-1]],
+              color=["#8c6d31", "#637939", "#3182bd", "#6baed6", "#e6550d", "#756bb1", "#31a354"][::-1])
+    left.set_xscale("log")  # a week's issuance next to a sample's trades
+    for y, v in enumerate(values[::-1]):
+        left.text(max(v / 10**6, 1e-3) * 1.1, y, f"{v / 10**6:,.3f} t", va="center", fontsize=8)
+    left.set_xlabel("tonnes CO2e (PCC), log scale")
+    left.set_title("personal credit flows in the week")
+    net = [(amount - deficit) / 1000 for _, amount, deficit in entries]
+    right.hist(net, bins=60, color="#3182bd")
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set_xlabel("credits − deficit per resident (kg CO2e)")
+    right.set_ylabel("residents")
+    right.set_title("who has surplus, who owes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 @click.command()
-@click.option("--individuals", default=600, show_default=True, help="Residents the platform enrols.")
+@click.option("--individuals", default=10_000, show_default=True, help="Residents the platform enrols.")
 @click.option("--keep", is_flag=True, help="Leave the devnet running at the end.")
 def cli(individuals: int, keep: bool) -> None:
     started = time.perf_counter()
@@ -441,8 +605,9 @@ def cli(individuals: int, keep: bool) -> None:
 
         show_permissioning(regulator, devnet, manifest, consortium)
         run_period(regulator, devnet, manifest, consortium, folder)
+        run_personal_credits(regulator, devnet, manifest, consortium, folder)
 
-        console.rule("10. node-level permissioning for a Besu network")
+        console.rule("11. node-level permissioning for a Besu network")
         allowlist = regulator.registry.export_besu_allowlist(folder / "permissions_config.toml",
                                                              extra=[devnet.bootstrap_address])
         active = len(regulator.registry.members(status=MemberStatus.ACTIVE))

@@ -61,6 +61,21 @@ def test_many_calls_go_out_as_batches_and_all_land(make_org, probe_for):
     assert probe.call("count") == before + 250
 
 
+def test_calls_worth_more_than_a_block_of_gas_all_land(make_org):
+    """An automining node mines what fits in a block when transactions arrive and leaves the rest pending
+    until another one comes: the sender never has more than a block's gas in flight, so nothing is stranded."""
+    handle = make_org(Role.PLATFORM, allowed=(Role.PLATFORM, Role.INDIVIDUAL))
+    people = [Account.create().address for _ in range(2_000)]  # 10 transactions of about 12M gas each
+    members = handle.admin.registry.enrol_batch(people, Role.INDIVIDUAL, identities=[{"n": p} for p in people])
+    assert len(members) == 2_000 and handle.admin.registry.member(people[-1]).role is Role.INDIVIDUAL
+    sender = handle.admin.sender
+    assert sender._send_chunks([12_000_000] * 10, 30_000_000) == [range(0, 2), range(2, 4), range(4, 6),
+                                                                   range(6, 8), range(8, 10)]
+    assert sender._send_chunks([1] * 250, 0) == [range(0, 100), range(100, 200), range(200, 250)]
+    # ... and no more than about a megabyte of call data per request (the gateway takes 5 MB at most).
+    assert sender._send_chunks([1] * 5, 0, [400_000] * 5) == [range(0, 2), range(2, 4), range(4, 5)]
+
+
 class _DropFirstSendProxy(BaseHTTPRequestHandler):
     """Forwards JSON-RPC to the devnet, but drops the reply of the first request that sends a transaction,
     as a flaky network would: the node got the transaction, the client never heard back."""
