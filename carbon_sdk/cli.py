@@ -1,6 +1,7 @@
 """`carbon`: the command line over the SDK, grouped by noun (devnet, deploy, registry, period, allocate,
-offsets, report, audit, coin, market, order, book) with the compliance verbs surrender, compliance and settle
-and the exchange's verbs deposit, withdraw, balance, clear and claim.
+offsets, report, audit, coin, market, order, book, and for personal credits methodology, credits, batch and
+price) with the compliance verbs surrender, compliance and settle and the exchange's verbs deposit, withdraw,
+balance, clear and claim.
 
 Connection settings come from options or the environment: CARBON_RPC_URL, CARBON_MANIFEST,
 CARBON_PRIVATE_KEY (or --key-file). Against the local devnet the defaults need none of them: the URL and
@@ -8,7 +9,8 @@ the bootstrap admin's key come from the devnet folder.
 
 Carbon amounts on the command line are tonnes with at most 6 decimals ("12.5"; 1 unit = 1 gram), coin
 amounts are coins (6 decimals), settlement-token amounts use the token's decimals, and exchange prices are
-settlement-token amounts per tonne (a whole number of the market's ticks).
+settlement-token amounts per tonne (a whole number of the market's ticks). Personal credits (PCC) read like
+tonnes (1 PCC = 1 tCO2e, 6 decimals); desk prices and merchant rates are settlement-token amounts per PCC.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def with_progress(description: str, total: int | None, work: Callable[[Callable[
 @click.pass_context
 def main(ctx: click.Context, rpc_url: str | None, manifest: str | None, key_file: str | None,
          devnet_folder: Path) -> None:
-    """The carbon market: devnet, deployment, registry, periods and allocation, MRV, compliance, coin, exchange."""
+    """The carbon market: devnet, deployment, registry, periods and allocation, MRV, compliance, coin, exchange,
+    personal credits."""
     key = Path(key_file).read_text().strip() if key_file else os.environ.get("CARBON_PRIVATE_KEY")
     ctx.obj = Context(rpc_url, manifest, key, devnet_folder)
 
@@ -2111,6 +2114,688 @@ def book_kline(obj: Context, market_id: int, interval: int, session_id: int | No
         path = _run(lambda: plot_klines(shown, png, title=f"market {market_id}: {money.symbol} per tonne",
                                         interval_seconds=interval))
         console.print(f"candlestick chart written to {path}")
+
+
+# -- personal credits: methodology, credits, batch, price -------------------------------------------------
+
+
+def _methodology(path: str | None) -> Any:
+    """A methodology file, or the version that ships with the SDK."""
+    from carbon_sdk.methodology import Methodology
+
+    return Methodology.load(path) if path else Methodology.default()
+
+
+def _hex(value: bytes | str) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _decimal_text(value: Decimal) -> str:
+    """An exact Decimal without exponent or trailing zeros: 162.72, 100, 0.000001."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _exact_text(value: Any) -> str:
+    """An exact rational as its decimals when they end (25, 12.5), else approximately with the fraction
+    itself: ``3.333333… (10/3)``."""
+    value = Fraction(value)
+    rest = value.denominator
+    for prime in (2, 5):
+        while rest % prime == 0:
+            rest //= prime
+    if rest == 1:
+        places = 0
+        while (value * 10**places).denominator != 1:
+            places += 1
+        digits = format_units(int(value * 10**places), places)
+        return digits.replace(",", "")
+    return f"{float(value):.6f}… ({value.numerator}/{value.denominator})"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _pcc(units: int) -> str:
+    """PCC units (grams) as credits: 1 PCC = 1 tCO2e, 6 decimals."""
+    return f"{t(units)} PCC"
+
+
+def _per_credit(units: int, decimals: int, symbol: str) -> str:
+    return f"{format_units(units, decimals)} {symbol}/PCC" if units else "closed"
+
+
+_methodology_file = click.option(
+    "--file", "path", type=click.Path(exists=True, dir_okay=False),
+    help="A methodology JSON file (default: version 1, shipped in carbon_sdk/data/methodology_v1.json).")
+
+
+@main.group("methodology")
+def methodology_group() -> None:
+    """Methodology versions of personal carbon accounts: show, hash, register on chain, status on chain."""
+
+
+def methodology_record_table(record: dict[str, Any]) -> Table:
+    return kv_table(f"methodology {record['version']} on chain", [
+        ("version", record["version"]), ("content hash", _hex(record["content_hash"])),
+        ("registered", _unix(record["registered_at"])), ("uri", record["uri"] or "-")])
+
+
+@methodology_group.command("show")
+@_methodology_file
+def methodology_show(path: str | None) -> None:
+    """A methodology's version, name, content hash, activities (kind, unit, grams CO2e per unit in each region)
+    and regions (offline)."""
+    from carbon_sdk.methodology import EMISSION
+
+    m = _run(lambda: _methodology(path))
+    console.print(kv_table(f"methodology {m.version}", [
+        ("version", m.version), ("name", m.name), ("content hash", m.content_hash_hex),
+        ("rounding", f"emissions {m.emission_rounding}, reductions {m.reduction_rounding} (once per account "
+                     "and batch)"),
+        ("file", path or "shipped with the SDK")]))
+    regions = sorted(m.regions)
+    table = Table(title=f"{_plural(len(m.activities), 'activity', 'activities')}: g CO2e per unit (an emission's "
+                        "factor; a reduction's baseline less its own emissions)")
+    for column in ("activity", "kind", "unit"):
+        table.add_column(column)
+    for region in regions:
+        table.add_column(f"region {region}", justify="right")
+    for activity in m.activities:
+        emission = m.kind(activity) == EMISSION
+        values = [m.factor(activity, r) for r in regions]
+        table.add_row(activity, m.kind(activity), m.unit(activity), *(
+            _decimal_text(f.emissions_per_unit if emission else f.reductions_per_unit) for f in values))
+    console.print(table)
+    names = Table(title=_n(len(regions), "region"))
+    names.add_column("code", justify="right")
+    names.add_column("name")
+    for region in regions:
+        names.add_row(str(region), m.regions[region])
+    console.print(names)
+
+
+@methodology_group.command("hash")
+@_methodology_file
+def methodology_hash(path: str | None) -> None:
+    """A methodology's content hash: keccak256 of its canonical JSON, what the regulator registers (offline)."""
+    m = _run(lambda: _methodology(path))
+    console.print(f"{m.content_hash_hex}  methodology {m.version} ({m.name})", soft_wrap=True, highlight=False)
+
+
+@methodology_group.command("register")
+@_methodology_file
+@click.option("--uri", help="Where the methodology can be read (default: the file's path, or the shipped file's).")
+@click.pass_obj
+def methodology_register(obj: Context, path: str | None, uri: str | None) -> None:
+    """Register a methodology version on chain by its content hash (national regulator; once per version)."""
+    from carbon_sdk.methodology import DEFAULT_FILE
+
+    m = _run(lambda: _methodology(path))
+    where = uri if uri is not None else (path or f"carbon_sdk/data/{DEFAULT_FILE}")
+    client = _run(obj.client)
+    record = _run(lambda: client.credits.register_methodology(m.version, m.content_hash, where))
+    console.print(methodology_record_table(record))
+    console.print(f"registered methodology {m.version} ({m.name})", soft_wrap=True)
+
+
+@methodology_group.command("status")
+@click.argument("version", type=int)
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="Compare with this methodology file (exit code 1 if its hash differs).")
+@click.pass_obj
+def methodology_status(obj: Context, version: int, path: str | None) -> None:
+    """A methodology version as registered on chain (exit code 3 if it is not), compared with --file or, for the
+    shipped version, with the shipped file."""
+    client = _run(lambda: obj.client(signing=False))
+    record = _run(lambda: client.credits.methodology(version))
+    if not int(_hex(record["content_hash"]), 16):
+        console.print(f"methodology {version} is not registered")
+        sys.exit(3)
+    console.print(methodology_record_table(record))
+    local = _run(lambda: _methodology(path))
+    if local.version != version:
+        if path:
+            console.print(f"[yellow]{path} is methodology {local.version}, not {version}[/yellow]")
+            sys.exit(1)
+        return
+    what = path or "the shipped file"
+    if local.content_hash_hex.lower() == _hex(record["content_hash"]).lower():
+        console.print(f"[green]matches[/green] {what} ({local.name})", soft_wrap=True)
+        return
+    console.print(f"[red]differs from[/red] {what}: its content hash is {local.content_hash_hex}", soft_wrap=True)
+    if path:
+        sys.exit(1)
+
+
+# -- credits
+
+@main.group("credits")
+def credits_group() -> None:
+    """Personal carbon credits (PCC; 1 PCC = 1 tCO2e, 6 decimals): quotas, offset ratio, issuance ceilings,
+    welfare projects, balances and deficits, the platforms' desks, merchants and donations."""
+
+
+@credits_group.command("quota")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.option("--region", type=int, required=True, help="Region code (0 = national).")
+@click.option("--per-capita", type=TONNES, required=True, help="Each person's quota for the period, in tonnes.")
+@click.pass_obj
+def credits_quota(obj: Context, period_id: int, region: int, per_capita: int) -> None:
+    """Set a region's per-capita quota for a period (a regulator of the region, or national)."""
+    client = _run(obj.client)
+    quota = _run(lambda: client.credits.set_quota(period_id, region=region, per_capita=per_capita))
+    console.print(f"period {period_id}, region {region}: per-capita quota {t(quota)} t")
+
+
+@credits_group.command("offset-ratio")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.option("--delta-bps", type=int, required=True,
+              help="δ in basis points: a deficit of d tonnes owes d·δ PCC (5000 = 50 %).")
+@click.pass_obj
+def credits_offset_ratio(obj: Context, period_id: int, delta_bps: int) -> None:
+    """Set a period's offset ratio δ (national regulator)."""
+    client = _run(obj.client)
+    ratio = _run(lambda: client.credits.set_offset_ratio(period_id, delta_bps=delta_bps))
+    console.print(f"period {period_id}: offset ratio δ = {ratio / 100:g} % ({ratio} bps)")
+
+
+@credits_group.command("ceiling")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("platform")
+@click.argument("ceiling", type=TONNES)
+@click.pass_obj
+def credits_ceiling(obj: Context, period_id: int, platform: str, ceiling: int) -> None:
+    """Set how many PCC (tonnes) a platform may issue in a period in all its batches (a regulator)."""
+    client = _run(obj.client)
+    committed, limit = _run(lambda: client.credits.set_issuance_ceiling(period_id, platform, ceiling))
+    console.print(f"period {period_id}, platform {platform}: issuance ceiling {_pcc(limit)}, committed so far "
+                  f"{_pcc(committed)}", soft_wrap=True)
+
+
+@credits_group.group("project")
+def credits_project() -> None:
+    """Public-welfare projects credits can be donated to: register, show, close."""
+
+
+def project_table(p: Any) -> Table:
+    state = "[green]open[/green]" if p.open else "[red]closed[/red]"
+    return kv_table(f"project {p.project_id}", [
+        ("project", p.project_id), ("name", p.name), ("beneficiary", p.beneficiary),
+        ("region", f"{p.region} (national)" if p.region == 0 else p.region), ("state", state),
+        ("retired", _pcc(p.retired))])
+
+
+@credits_project.command("register")
+@click.argument("project_id", metavar="ID", type=int)
+@click.argument("beneficiary")
+@click.option("--name", required=True, help="The project's name.")
+@click.option("--region", type=int, default=0, show_default=True, help="Region code (0 = national).")
+@click.pass_obj
+def credits_project_register(obj: Context, project_id: int, beneficiary: str, name: str, region: int) -> None:
+    """Register a project (a regulator of its region, or national); donations are retired in BENEFICIARY's name."""
+    client = _run(obj.client)
+    console.print(project_table(_run(lambda: client.credits.register_project(
+        project_id, beneficiary, name=name, region=region))))
+
+
+@credits_project.command("show")
+@click.argument("project_id", metavar="ID", type=int)
+@click.pass_obj
+def credits_project_show(obj: Context, project_id: int) -> None:
+    """A project: name, beneficiary, region, open or closed, credits retired in its name."""
+    client = _run(lambda: obj.client(signing=False))
+    console.print(project_table(_run(lambda: client.credits.project(project_id))))
+
+
+@credits_project.command("close")
+@click.argument("project_id", metavar="ID", type=int)
+@click.pass_obj
+def credits_project_close(obj: Context, project_id: int) -> None:
+    """Close a project to further donations (a regulator of its region, or national)."""
+    client = _run(obj.client)
+    console.print(project_table(_run(lambda: client.credits.close_project(project_id))))
+
+
+@credits_group.command("balance")
+@click.argument("account", required=False)
+@click.pass_obj
+def credits_balance(obj: Context, account: str | None) -> None:
+    """An account's PCC, and settlement tokens in its wallet (default: the signer's)."""
+    client = _run(lambda: obj.client(signing=account is None))
+    who = account or client.address
+    held = _run(lambda: client.credits.balance(who))
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    cash = _run(lambda: client.settlement.balance(who))
+    console.print(f"{who}: {_pcc(held)}; wallet {format_units(cash, decimals)} {symbol}", soft_wrap=True)
+
+
+def _deficit_line(period_id: int, who: str, d: dict[str, int]) -> str:
+    if d["owed"] == 0:
+        state = "nothing owed"
+    else:
+        state = "[green]covered[/green]" if d["outstanding"] == 0 else "[yellow]due[/yellow]"
+    return (f"{who}, period {period_id}: owes {_pcc(d['owed'])}, covered {_pcc(d['covered'])}, outstanding "
+            f"{_pcc(d['outstanding'])} ({state})")
+
+
+@credits_group.command("deficit")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("account", required=False)
+@click.pass_obj
+def credits_deficit(obj: Context, period_id: int, account: str | None) -> None:
+    """What an account owes for its deficits of a period (deficit × δ PCC), and has covered (default: the
+    signer)."""
+    client = _run(lambda: obj.client(signing=account is None))
+    who = account or client.address
+    console.print(_deficit_line(period_id, who, _run(lambda: client.credits.deficit(period_id, who))),
+                  soft_wrap=True)
+
+
+@credits_group.command("cover")
+@click.argument("period_id", metavar="PERIOD", type=int)
+@click.argument("amount", type=TONNES)
+@click.pass_obj
+def credits_cover(obj: Context, period_id: int, amount: int) -> None:
+    """Surrender (burn) AMOUNT PCC of the signer against its outstanding deficit of a period."""
+    client = _run(obj.client)
+    d = _run(lambda: client.credits.cover_deficit(period_id, amount))
+    console.print(f"covered {_pcc(amount)}; " + _deficit_line(period_id, client.address, d), soft_wrap=True)
+
+
+@credits_group.command("redeem")
+@click.argument("platform")
+@click.argument("merchant")
+@click.argument("amount", type=TONNES)
+@click.option("--receipt", help="The merchant's receipt or order id (recorded as its keccak256).")
+@click.pass_obj
+def credits_redeem(obj: Context, platform: str, merchant: str, amount: int, receipt: str | None) -> None:
+    """Redeem (burn) AMOUNT PCC of the signer at a merchant under a platform's rules; the platform pays the
+    merchant its rate."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    r = _run(lambda: client.credits.redeem(platform, merchant, amount, receipt=receipt or b""))
+    note = f", receipt {_hex(r.receipt)}" if receipt else ""
+    console.print(f"redemption {r.redemption_id}: {r.holder} redeemed {_pcc(r.amount)} at {r.merchant} under "
+                  f"{r.platform}; the platform paid the merchant {format_units(r.merchant_paid, decimals)} {symbol}"
+                  f"{note} (tx {r.tx_hash})", soft_wrap=True)
+
+
+@credits_group.command("donate")
+@click.argument("project_id", metavar="PROJECT_ID", type=int)
+@click.argument("amount", type=TONNES)
+@click.pass_obj
+def credits_donate(obj: Context, project_id: int, amount: int) -> None:
+    """Donate AMOUNT PCC of the signer to an open project: burnt, retired in the beneficiary's name."""
+    client = _run(obj.client)
+    d = _run(lambda: client.credits.donate(project_id, amount))
+    p = _run(lambda: client.credits.project(project_id))
+    console.print(f"{d.donor} donated {_pcc(d.amount)} to project {d.project_id} ({p.name}), retired in the name "
+                  f"of {d.beneficiary}; the project has retired {_pcc(p.retired)} (tx {d.tx_hash})", soft_wrap=True)
+
+
+def _desk_trade_line(trade: Any, decimals: int, symbol: str) -> str:
+    verb, where = ("sold", "to") if trade.side == "sell" else ("bought", "from")
+    return (f"{trade.account} {verb} {_pcc(trade.amount)} {where} {trade.platform} at "
+            f"{_per_credit(trade.price, decimals, symbol)}: paid {format_units(trade.paid, decimals)} {symbol} "
+            f"(tx {trade.tx_hash})")
+
+
+@credits_group.command("sell")
+@click.argument("platform")
+@click.argument("amount", type=TONNES)
+@click.option("--min-price", help="The lowest buy-back price accepted, in the settlement token per PCC (default: "
+                                  "the price posted now).")
+@click.pass_obj
+def credits_sell(obj: Context, platform: str, amount: int, min_price: str | None) -> None:
+    """Sell AMOUNT PCC of the signer to a platform at its posted buy-back price."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    limit = None if min_price is None else _run(lambda: parse_units(min_price, decimals, f"min-price ({symbol})"))
+    trade = _run(lambda: client.credits.sell_to_platform(platform, amount, min_price=limit))
+    console.print(_desk_trade_line(trade, decimals, symbol), soft_wrap=True)
+
+
+@credits_group.command("buy")
+@click.argument("platform")
+@click.argument("amount", type=TONNES)
+@click.option("--max-price", help="The highest sale price accepted, in the settlement token per PCC (default: "
+                                  "the price posted now).")
+@click.pass_obj
+def credits_buy(obj: Context, platform: str, amount: int, max_price: str | None) -> None:
+    """Buy AMOUNT PCC from a platform's holdings at its posted sale price (approves the payment first if needed)."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    limit = None if max_price is None else _run(lambda: parse_units(max_price, decimals, f"max-price ({symbol})"))
+    trade = _run(lambda: client.credits.buy_from_platform(platform, amount, max_price=limit))
+    console.print(_desk_trade_line(trade, decimals, symbol), soft_wrap=True)
+
+
+@credits_group.command("merchant-rate")
+@click.argument("merchant")
+@click.argument("price")
+@click.pass_obj
+def credits_merchant_rate(obj: Context, merchant: str, price: str) -> None:
+    """Pay a merchant PRICE settlement tokens (like 8.00) per PCC redeemed there (a platform; 0 stops)."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    units = _run(lambda: parse_units(price, decimals, f"price ({symbol})"))
+    rate = _run(lambda: client.credits.set_merchant_rate(merchant, units))
+    if rate:
+        console.print(f"{client.address} pays {merchant} {_per_credit(rate, decimals, symbol)} redeemed there",
+                      soft_wrap=True)
+    else:
+        console.print(f"{client.address} no longer accepts redemptions at {merchant}", soft_wrap=True)
+
+
+@credits_group.command("fund-desk")
+@click.argument("amount")
+@click.pass_obj
+def credits_fund_desk(obj: Context, amount: str) -> None:
+    """Let the signing platform's desk and merchant payments draw up to AMOUNT settlement tokens (1000.00) from
+    its wallet: an approval of the credit manager, replacing the previous one."""
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    units = _run(lambda: parse_units(amount, decimals, f"{symbol} amount"))
+    allowance = _run(lambda: client.credits.fund_desk(units))
+    cash = _run(lambda: client.settlement.balance(client.address))
+    console.print(f"{client.address}: the desk may draw {format_units(allowance, decimals)} {symbol} (wallet "
+                  f"{format_units(cash, decimals)} {symbol})", soft_wrap=True)
+
+
+@credits_group.command("prices")
+@click.argument("platform")
+@click.pass_obj
+def credits_prices(obj: Context, platform: str) -> None:
+    """A platform's posted buy-back and sale prices, what its desk may draw, and the PCC it holds to sell."""
+    client = _run(lambda: obj.client(signing=False))
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    p = _run(lambda: client.credits.prices(platform))
+    allowance = _run(lambda: client.credits.desk_allowance(p.platform))
+    held = _run(lambda: client.credits.balance(p.platform))
+    console.print(kv_table("platform desk", [
+        ("platform", p.platform), ("buy-back (it pays)", _per_credit(p.buy_back, decimals, symbol)),
+        ("sale (it charges)", _per_credit(p.sale, decimals, symbol)),
+        ("desk funded", f"{format_units(allowance, decimals)} {symbol}"), ("holds", _pcc(held))]))
+
+
+# -- batch
+
+@main.group("batch")
+def batch_group() -> None:
+    """Credit batches: build from activity records, commit the root, claim entries, show a batch."""
+
+
+def batch_record_table(record: dict[str, Any]) -> Table:
+    return kv_table(f"batch {record['batch_id']}", [
+        ("batch", record["batch_id"]), ("platform", record["platform"]), ("period", record["period"]),
+        ("methodology", record["methodology"]), ("entries", record["entries"]), ("total", _pcc(record["total"])),
+        ("claimed", _pcc(record["claimed"])), ("remaining", _pcc(record["remaining"])), ("root", record["root"])])
+
+
+@batch_group.command("build")
+@click.argument("activities_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--quota", type=TONNES, required=True, help="Each account's quota for the batch's span, in tonnes.")
+@click.option("--methodology-file", type=click.Path(exists=True, dir_okay=False),
+              help="The methodology to compute with (default: the shipped version 1).")
+@click.option("--period-start", help="Records from this time on (ISO 8601 or unix seconds; with --period-end).")
+@click.option("--period-end", help="Records before this time (excluded).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("batch.json"),
+              show_default=True, help="Where to write the batch (what `batch commit` and `batch claim` read).")
+@click.option("--claims", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write each entry with its proof, one JSON line each, for individuals to claim themselves.")
+@click.pass_obj
+def batch_build(obj: Context, activities_file: str, quota: int, methodology_file: str | None,
+                period_start: str | None, period_end: str | None, out: Path, claims: Path | None) -> None:
+    """Validate an activity file (CSV or JSON Lines: account,activity,quantity,unit,region,time) and build the
+    next batch: credits = surplus quota + reductions, deficit = emissions above the quota. Every bad line is
+    named and nothing is written."""
+    from carbon_sdk.activities import batch_totals
+
+    if (period_start is None) != (period_end is None):
+        raise click.UsageError("give both --period-start and --period-end, or neither")
+    m = _run(lambda: _methodology(methodology_file))
+    span = (period_start, period_end) if period_start is not None else None
+    totals = _run(lambda: batch_totals(activities_file, m, period=span))
+    client = _run(lambda: obj.client(signing=False))
+    batch = _run(lambda: client.credits.build_batch_from_activities(totals, quota))
+    try:
+        batch.save(out)
+        if claims:
+            batch.write_claims(claims)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename}: {exc.strerror}") from None
+    deficit = sum(e.deficit for e in batch.entries)
+    console.print(kv_table(f"batch {batch.batch_id} (not committed)", [
+        ("records", totals.records), ("accounts", len(totals)), ("entries", len(batch.entries)),
+        ("emissions", f"{t(totals.emissions)} t"), ("reductions", f"{t(totals.reductions)} t"),
+        ("quota per account", f"{t(quota)} t"), ("total credits", _pcc(batch.total)),
+        ("total deficit", f"{t(deficit)} t"), ("methodology", f"{m.version} ({m.content_hash_hex})"),
+        ("root", batch.root), ("batch id", batch.batch_id)]))
+    written = f" and the claims to {claims}" if claims else ""
+    console.print(f"batch written to {out}{written}; commit it as batch {batch.batch_id} with `batch commit` "
+                  "(rebuild it if another batch is committed first)", soft_wrap=True)
+
+
+def _load_batch(path: str) -> Any:
+    from carbon_sdk.credits import CreditBatchTree
+
+    return CreditBatchTree.load(path)
+
+
+@batch_group.command("commit")
+@click.argument("batch_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--period", "period_id", type=int, required=True, help="The period the credits are issued for.")
+@click.option("--methodology", type=int, help="Methodology version (default: the one the batch was built with).")
+@click.pass_obj
+def batch_commit(obj: Context, batch_file: str, period_id: int, methodology: int | None) -> None:
+    """Commit a built batch's root, total and entry count (a platform, within its issuance ceiling)."""
+    batch = _run(lambda: _load_batch(batch_file))
+    client = _run(obj.client)
+    record = _run(lambda: client.credits.commit_batch(batch, period=period_id, methodology=methodology))
+    console.print(batch_record_table(record))
+
+
+@batch_group.command("claim")
+@click.argument("batch_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--index", type=int, help="Claim this entry only (its account, or the batch's platform).")
+@click.pass_obj
+def batch_claim(obj: Context, batch_file: str, index: int | None) -> None:
+    """Claim a committed batch's entries: one (--index), or every entry not claimed yet (the batch's platform,
+    200 per transaction; progress bar). Credits are minted to each account and its deficit recorded."""
+    batch = _run(lambda: _load_batch(batch_file))
+    client = _run(obj.client)
+    if index is not None:
+        if not 0 <= index < len(batch.entries):
+            _run(lambda: _refuse(f"index {index} is not an entry of batch {batch.batch_id} (0 to "
+                                 f"{len(batch.entries) - 1})"))
+        e = batch.entries[index]
+        tx = _run(lambda: client.credits.claim(batch, index))
+        deficit = f", deficit {t(e.deficit)} t recorded" if e.deficit else ""
+        console.print(f"batch {batch.batch_id} entry {index}: {_pcc(e.amount)} to {e.account}{deficit} (tx {tx})",
+                      soft_wrap=True)
+    else:
+        # Entries claimed already are skipped: how many remain is known only as the claims go.
+        count = with_progress("claiming", None, lambda advance: client.credits.claim_many(batch, progress=advance))
+        skipped = len(batch.entries) - count
+        console.print(f"batch {batch.batch_id}: claimed {_plural(count, 'entry', 'entries')}"
+                      + (f" ({skipped} claimed before)" if skipped else ""))
+    console.print(batch_record_table(_run(lambda: client.credits.batch(batch.batch_id))))
+
+
+@batch_group.command("show")
+@click.argument("batch_id", metavar="BATCH_ID", type=int)
+@click.pass_obj
+def batch_show(obj: Context, batch_id: int) -> None:
+    """A committed batch: platform, period, methodology, entries, total, claimed, root (exit code 3 if none)."""
+    client = _run(lambda: obj.client(signing=False))
+    record = _run(lambda: client.credits.batch(batch_id))
+    if not int(record["root"], 16):
+        console.print(f"batch {batch_id} is not committed")
+        sys.exit(3)
+    console.print(batch_record_table(record))
+
+
+# -- price
+
+@main.group("price")
+def price_group() -> None:
+    """The pricing model of personal credits (docs/economics.md): a platform's prices, the regulator's offset
+    ratio, two-sided fees (all offline), and posting the model's prices on chain."""
+
+
+_model_options = [
+    click.option("--N", "N", required=True, help="The high-carbon side's deficit, tonnes."),
+    click.option("--e", "e", required=True, help="The highest value a low-carbon user puts on a tonne of surplus."),
+    click.option("--D", "D", required=True, help="The number of low-carbon users."),
+    click.option("--W", "W", required=True, help="Each low-carbon user's surplus, tonnes."),
+    click.option("--c", "c", default="0", show_default=True, help="The platform's cost per tonne."),
+]
+
+
+def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_model_options):
+        fn = option(fn)
+    return fn
+
+
+def model_table(model: Any, title: str, posted: tuple[int, int] | None = None, decimals: int | None = None,
+                symbol: str = "") -> Table:
+    rows = [("P_c: sale price per tonne", _exact_text(model.p_c)),
+            ("P_ph: buy-back price per tonne", _exact_text(model.p_ph)),
+            ("D_all: surplus bought = credits sold (t)", _exact_text(model.d_all)),
+            ("profit π", _exact_text(model.profit)),
+            ("U: low-carbon sellers' surplus", _exact_text(model.user_surplus)),
+            ("welfare π + U", _exact_text(model.welfare)),
+            ("participation: share of low-carbon users who sell", _exact_text(model.participation)),
+            ("high-carbon side pays P_c·δN", _exact_text(model.buyer_cost))]
+    if posted is not None and decimals is not None:
+        unit = f" {symbol}" if symbol else ""
+        rows += [("posted buy-back (settlement units per PCC)",
+                  f"{posted[0]} ({format_units(posted[0], decimals)}{unit})"),
+                 ("posted sale (settlement units per PCC)", f"{posted[1]} ({format_units(posted[1], decimals)}{unit})")]
+    return kv_table(title, rows)
+
+
+def _reachable_settlement(obj: Context) -> tuple[int, str] | None:
+    """The settlement token's decimals and symbol if the deployment answers now (one attempt), else None."""
+    from carbon_sdk.client import CarbonClient
+    from carbon_sdk.rpc import RetryPolicy
+
+    if not obj.manifest_path.exists():
+        return None
+    try:
+        return _settlement_units(CarbonClient(obj.rpc_url, obj.manifest_path, retry=RetryPolicy(attempts=1)))
+    except (CarbonError, OSError, ValueError):
+        return None
+
+
+@price_group.command("model")
+@model_options
+@click.option("--delta", required=True, help="The offset ratio δ, in (0, 1].")
+@click.option("--decimals", type=click.IntRange(0, 36),
+              help="Settlement decimals for the posted prices (default: the deployment's token, when reachable).")
+@click.pass_obj
+def price_model(obj: Context, N: str, e: str, D: str, W: str, c: str, delta: str, decimals: int | None) -> None:
+    """A platform's closed-form prices for offset ratio δ: P_ph = δNe/(DW), P_c = 2·P_ph + c (exact), and the
+    integers it would post (buy-back rounded down, sale up)."""
+    from carbon_sdk.economics import platform_prices
+
+    model = _run(lambda: platform_prices(N, delta, e, D, W, c))
+    symbol = ""
+    if decimals is None:
+        money = _reachable_settlement(obj)
+        if money is not None:
+            decimals, symbol = money
+    posted = None
+    if decimals is not None:
+        p = _run(lambda: model.posted(decimals))
+        posted = (p.buy_back, p.sale)
+    console.print(model_table(model, f"platform prices: N={N}, δ={delta}, e={e}, D={D}, W={W}, c={c}", posted,
+                              decimals, symbol))
+    if posted is None:
+        console.print("posted prices: give --decimals (no deployment answered to read its settlement token's)")
+
+
+@price_group.command("ratio")
+@click.option("--N", "N", required=True, help="The high-carbon side's deficit, tonnes.")
+@click.option("--P", "P", required=True, help="The value of a tonne offset (a carbon price).")
+@click.option("--k", "k", required=True, help="The cost coefficient of enforcing the offset ratio.")
+@click.option("--e", "e", required=True, help="The highest value a low-carbon user puts on a tonne of surplus.")
+@click.option("--D", "D", required=True, help="The number of low-carbon users.")
+@click.option("--W", "W", required=True, help="Each low-carbon user's surplus, tonnes.")
+def price_ratio(N: str, P: str, k: str, e: str, D: str, W: str) -> None:
+    """The regulator's offset ratio δ* maximising SW(δ) = P·N·δ − κ·δ²/2, κ = k − 3eN²/(DW), with its
+    conditions (offline)."""
+    from carbon_sdk.economics import optimal_offset_ratio
+
+    r = _run(lambda: optimal_offset_ratio(N, P, k, e, D, W))
+    yes = {True: "[green]holds[/green]", False: "[red]fails[/red]"}
+    unconstrained = _exact_text(r.unconstrained) if r.unconstrained is not None else "- (SW not concave)"
+    console.print(kv_table(f"offset ratio: N={N}, P={P}, k={k}, e={e}, D={D}, W={W}", [
+        ("δ*", _exact_text(r.delta)), ("δ* in bps (credits offset-ratio)", r.delta_bps),
+        ("bound", {"interior": "interior: δ* = P·N/κ", "ratio": "ratio: δ* = 1",
+                   "surplus": "surplus: δ* = DW/N, every low-carbon user sells"}[r.bound]),
+        ("condition 1: κ > 0 (SW concave)", f"{yes[r.concave]}, κ = {_exact_text(r.curvature)}"),
+        ("condition 2: P·N/κ ≤ min(1, DW/N)", f"{yes[r.interior]}, P·N/κ = {unconstrained}"),
+        ("SW(δ*)", _exact_text(r.welfare))]))
+
+
+@price_group.command("fees")
+@click.option("--q", "q", required=True, help="The service level q ≥ 0.")
+@click.option("--sellers", required=True, help="Low-carbon users who could join (D).")
+@click.option("--buyers", required=True, help="High-carbon users who could join.")
+@click.option("--seller-spread", required=True, help="The most reluctant seller's joining cost t_s (e.g. e·W).")
+@click.option("--buyer-spread", required=True, help="The most reluctant buyer's joining cost t_b.")
+@click.option("--seller-network", default="0", show_default=True, help="A seller's benefit per buyer, α_s.")
+@click.option("--buyer-network", default="0", show_default=True, help="A buyer's benefit per seller, α_b.")
+@click.option("--seller-service", default="1", show_default=True, help="A seller's benefit per unit of q, b_s.")
+@click.option("--buyer-service", default="1", show_default=True, help="A buyer's benefit per unit of q, b_b.")
+@click.option("--seller-cost", default="0", show_default=True, help="The platform's cost per seller, c_s.")
+@click.option("--buyer-cost", default="0", show_default=True, help="The platform's cost per buyer, c_b.")
+@click.option("--service-cost", default="0", show_default=True, help="s: service level q costs s·q²/2.")
+def price_fees(q: str, sellers: str, buyers: str, seller_spread: str, buyer_spread: str, seller_network: str,
+               buyer_network: str, seller_service: str, buyer_service: str, seller_cost: str, buyer_cost: str,
+               service_cost: str) -> None:
+    """The platform's profit-maximising two-sided fees per member and period at service level q (Armstrong
+    2006; numerical, offline). A negative fee is a subsidy."""
+    from carbon_sdk.economics import TwoSidedMarket, platform_fees
+
+    market = _run(lambda: TwoSidedMarket(
+        sellers=sellers, buyers=buyers, seller_spread=seller_spread, buyer_spread=buyer_spread,
+        seller_network=seller_network, buyer_network=buyer_network, seller_service=seller_service,
+        buyer_service=buyer_service, seller_cost=seller_cost, buyer_cost=buyer_cost, service_cost=service_cost))
+    f = _run(lambda: platform_fees(q, market))
+    console.print(kv_table(f"two-sided fees at q = {q}", [
+        ("seller fee (low-carbon side)", f"{f.seller_fee:.6g}"), ("buyer fee (high-carbon side)", f"{f.buyer_fee:.6g}"),
+        ("sellers joining", f"{f.sellers:.6g} of {market.sellers:g}"),
+        ("buyers joining", f"{f.buyers:.6g} of {market.buyers:g}"), ("profit", f"{f.profit:.6g}"),
+        ("sellers' surplus", f"{f.seller_surplus:.6g}"), ("buyers' surplus", f"{f.buyer_surplus:.6g}"),
+        ("welfare", f"{f.welfare:.6g}"),
+        ("optimum", "interior (first-order conditions hold)" if f.interior else "on a bound (a side not or fully "
+                                                                              "served)")]))
+
+
+@price_group.command("post")
+@model_options
+@click.option("--delta", help="The offset ratio δ, in (0, 1].")
+@click.option("--period", "period_id", type=int, help="Use the offset ratio the regulator set for this period.")
+@click.pass_obj
+def price_post(obj: Context, N: str, e: str, D: str, W: str, c: str, delta: str | None,
+               period_id: int | None) -> None:
+    """Price from the model and post the prices on chain (a platform): buy-back and sale per PCC."""
+    if (delta is None) == (period_id is None):
+        raise click.UsageError("give --delta or --period (the offset ratio set on chain), one of them")
+    client = _run(obj.client)
+    decimals, symbol = _run(lambda: _settlement_units(client))
+    model, posted = _run(lambda: client.credits.post_model_prices(N=N, e=e, D=D, W=W, c=c, delta=delta,
+                                                                  period=period_id))
+    which = f"δ={delta}" if delta is not None else f"δ of period {period_id}"
+    console.print(model_table(model, f"model prices: N={N}, {which}, e={e}, D={D}, W={W}, c={c}",
+                              (posted.buy_back, posted.sale), decimals, symbol))
+    console.print(f"{posted.platform} posted buy-back {_per_credit(posted.buy_back, decimals, symbol)}, sale "
+                  f"{_per_credit(posted.sale, decimals, symbol)}", soft_wrap=True)
 
 
 if __name__ == "__main__":
