@@ -261,6 +261,14 @@ class CreditsModule:
                                                checked_amount(per_capita, "per_capita", allow_zero=True, bits=128)))
         return int(self.contract.call("quotaOf", period, region))
 
+    def quota(self, period: int, region: int) -> int:
+        """The per-capita quota (grams) a regulator set for ``region`` in ``period`` (0 if none)."""
+        return int(self.contract.call("quotaOf", period, _region(region)))
+
+    def offset_ratio(self, period: int) -> int:
+        """The offset ratio δ of ``period`` in basis points (0 if none is set)."""
+        return int(self.contract.call("offsetRatioOf", period))
+
     def set_offset_ratio(self, period: int, *, delta_bps: int) -> int:
         if not isinstance(delta_bps, int) or not 0 <= delta_bps <= 10_000:
             raise InvalidInput(f"delta_bps {delta_bps!r} must be basis points from 0 to 10000")
@@ -387,7 +395,7 @@ class CreditsModule:
         if delta is None:
             if period is None:
                 raise InvalidInput("say delta=..., or period=... to use the offset ratio set on chain")
-            bps = int(self.contract.call("offsetRatioOf", period))
+            bps = self.offset_ratio(period)
             if bps == 0:
                 raise InvalidInput(f"no offset ratio is set for period {period}: pass delta=...")
             delta = f"{bps / 10_000}"

@@ -111,6 +111,7 @@ def test_donate_retires_credits_in_the_beneficiarys_name(world):
 def test_posted_prices_from_the_model_in_one_call(world):
     platform = world["platform"]
     model, posted = platform.credits.post_model_prices(N=800, e=120, D=6_000, W="0.4", c=5, period=PERIOD)
+    assert platform.credits.offset_ratio(PERIOD) == 4_000
     expected = platform_prices(800, "0.4", 120, 6_000, "0.4", 5)  # delta from the chain: 4,000 bps
     assert model == expected
     assert (posted.buy_back, posted.sale) == (expected.posted(2).buy_back, expected.posted(2).sale)
