@@ -213,3 +213,33 @@ def test_closed_projects_take_no_donations(world):
     with pytest.raises(errors.CreditsProjectClosed):
         raw(carol, "donate", 8, tonnes("0.1"))
     assert snapshot(world) == before
+
+
+def test_credits_trade_on_the_exchange_between_individuals(world):
+    """PCC is a token of the market like any other: a platform lists it, residents trade it peer to peer."""
+    from carbon_sdk.types import Side
+
+    market, platform = world["market"], world["platform"]
+    alice, bob = world["clients"][0], world["clients"][1]
+    pcc, cash = platform.credits.token.address, platform.settlement.contract.address
+    listed = platform.exchange.create_market(pcc, cash, lot_size=tonnes("0.01"), tick_size=200,  # 2.00 a tonne per tick
+                                             sellers=[Role.INDIVIDUAL, Role.PLATFORM],
+                                             buyers=[Role.INDIVIDUAL, Role.PLATFORM])
+    deadline = market.now() + 50
+    platform.exchange.open_session(listed.id, call_deadline=deadline, closes_at=deadline + 100_000)
+    market.mine_at(deadline + 1)
+    platform.exchange.clear_all(listed.id)  # an empty call phase: straight to continuous trading
+    alice_pcc, bob_pcc = platform.credits.balance(alice.address), platform.credits.balance(bob.address)
+    alice_cash, bob_cash = platform.settlement.balance(alice.address), platform.settlement.balance(bob.address)
+    alice.exchange.deposit(pcc, tonnes("0.1"))
+    bob.exchange.deposit(cash, 1_000)
+    assert alice.exchange.place_order(listed.id, Side.ASK, 10, 6).order_id  # 0.1 t at 6 ticks: 12.00 a tonne
+    taken = bob.exchange.place_order(listed.id, Side.BID, 10, 6)  # fills it, and settles both at once
+    assert taken.order_id == 0 and taken.filled_lots == 10
+    for client, token in ((alice, cash), (bob, pcc), (bob, cash)):
+        if client.exchange.free_balance(token):
+            client.exchange.withdraw(token, client.exchange.free_balance(token))
+    assert platform.credits.balance(bob.address) == bob_pcc + tonnes("0.1")
+    assert platform.credits.balance(alice.address) == alice_pcc - tonnes("0.1")
+    assert platform.settlement.balance(alice.address) == alice_cash + 120  # 0.1 t x 12.00, no fees
+    assert platform.settlement.balance(bob.address) == bob_cash - 120
