@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from carbon_sdk.client import BoundContract, CarbonClient
 
 CONTRACT = "CreditManager"
-TOKEN = "PersonalCarbonCredit"
 LEAF_ENCODING = ("uint256", "address", "uint128", "uint128", "uint256", "address", "uint256")
 MAX_CLAIMS = 200  # entries per claimMany
 UNIT = 10**6  # PCC units per whole credit (1 tCO2e); desk prices and merchant rates are per whole credit
@@ -243,7 +242,7 @@ class CreditsModule:
 
     @property
     def token(self) -> "BoundContract":
-        return self._client.bind(TOKEN, self.contract.call("credit"), self._client.manifest.abi(TOKEN))
+        return self.contract  # the credit manager is the PCC token itself
 
     # -- regulator ----------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Order and wiring (each later contract names the earlier ones; see docs/architecture.md):
 
     ConsortiumRegistry -> SettlementToken -> RewardPenaltyCoin -> VintageTokenFactory -> AllowanceManager
-    -> EmissionsMRV -> CarbonExchange -> SealedAuction -> CreditManager (which creates the PCC token); then
+    -> EmissionsMRV -> CarbonExchange -> SealedAuction -> CreditManager (also the PCC token); then
     factory.bind(manager), manager.setMrv(mrv), coin.authoriseModules([mrv, manager]),
     registry.setDebtRecorder(coin), exchange.bindSealer(sealed), and registry.registerSystemContract(coin /
     exchange / sealed / credit manager) (pool, deposits and bonds hold tokens; the credit manager spends
@@ -31,7 +31,7 @@ from carbon_sdk.tx import Call, Receipt, TransactionSender, shared_sender
 SYSTEM_CONTRACTS = ("ConsortiumRegistry", "SettlementToken", "RewardPenaltyCoin", "VintageTokenFactory",
                     "AllowanceManager", "EmissionsMRV", "CarbonExchange", "SealedAuction", "CreditManager")
 # Contract types the system creates at run time; their ABIs go into the manifest.
-RUNTIME_CONTRACTS = ("VintageToken", "PersonalCarbonCredit")
+RUNTIME_CONTRACTS = ("VintageToken",)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def deploy_system(
                  table.gwp_milli, table.source_hash)
     exchange = deploy("CarbonExchange", registry)
     sealed = deploy("SealedAuction", registry, exchange)
-    credits = deploy("CreditManager", registry, settlement)  # creates the PersonalCarbonCredit token
+    credits = deploy("CreditManager", registry, settlement)  # also the PCC token
 
     call("VintageTokenFactory", "bind", manager)
     call("AllowanceManager", "setMrv", mrv)

@@ -9,12 +9,15 @@ import {
     CreditBatch, CreditClaim, ICreditManager, MethodologyRecord, PostedPrices, WelfareProject
 } from "../interfaces/ICreditManager.sol";
 import {IConsortiumRegistry, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
-import {RegistryGuard} from "../registry/RegistryGuard.sol";
-import {PersonalCarbonCredit} from "./PersonalCarbonCredit.sol";
+import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
 
 /**
  * @title CreditManager
- * @notice See {ICreditManager}.
+ * @notice See {ICreditManager}. This contract is also the personal carbon credit (PCC) token: an ERC-20 with
+ * 6 decimals (1.000000 PCC = 1 tCO2e) and the registry's transfer policy ({PermissionedERC20}), which only it
+ * mints (claims of committed batches), burns (deficit cover, redemption, donation, each on the holder's call)
+ * and moves outside transfers (desk trades, on the holder's call). One contract rather than a manager calling
+ * a token saves a claim the cross-contract call (~4.5k gas; docs/benchmarks.md).
  * @dev Claims are marked in a bitmap per batch (256 entries a slot), so a claim writes one warm-ish slot, not a
  * new one. PCC conservation: a batch mints at most its committed total (`claimed <= total`), and all a
  * platform's batches of a period at most its ceiling; credits are burned only on their holder's own call
@@ -22,7 +25,7 @@ import {PersonalCarbonCredit} from "./PersonalCarbonCredit.sol";
  * Using credits: every payment is a transfer of the settlement token between members (platform to seller or
  * merchant, buyer to platform) that this contract makes as an approved spender; it never holds any.
  */
-contract CreditManager is ICreditManager, RegistryGuard {
+contract CreditManager is ICreditManager, PermissionedERC20 {
     using SafeERC20 for IERC20;
 
     uint16 private constant _BPS = 10_000;
@@ -39,7 +42,6 @@ contract CreditManager is ICreditManager, RegistryGuard {
         uint128 covered;
     }
 
-    PersonalCarbonCredit private immutable _credit;
     IERC20 private immutable _settlement;
     uint256 public nextBatchId = 1;
     uint256 public redemptions;
@@ -54,8 +56,9 @@ contract CreditManager is ICreditManager, RegistryGuard {
     mapping(address platform => mapping(address merchant => uint128 rate)) private _merchantRates;
     mapping(uint32 projectId => WelfareProject) private _projects;
 
-    constructor(IConsortiumRegistry registry_, IERC20 settlement_) RegistryGuard(registry_) {
-        _credit = new PersonalCarbonCredit(registry_, address(this));
+    constructor(IConsortiumRegistry registry_, IERC20 settlement_)
+        PermissionedERC20(registry_, "Personal Carbon Credit", "PCC", 6)
+    {
         _settlement = settlement_;
     }
 
@@ -184,7 +187,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
             revert CreditsCoverExceedsDeficit(period, msg.sender, outstanding, amount);
         }
         d.covered += uint128(amount);
-        _credit.burnFrom(msg.sender, amount); // reverts with ERC20InsufficientBalance if the caller holds less
+        _burn(msg.sender, amount); // reverts with ERC20InsufficientBalance if the caller holds less
         emit DeficitCovered(period, msg.sender, amount, outstanding - amount);
     }
 
@@ -200,7 +203,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
         if (price == 0) revert CreditsDeskClosed(platform);
         if (price < minPrice) revert CreditsPriceMoved(platform, price, minPrice);
         paid = _payment(amount, price, Math.Rounding.Floor);
-        _credit.moveFor(msg.sender, platform, amount); // reverts if the seller holds less
+        _transfer(msg.sender, platform, amount); // reverts if the seller holds less
         _settlement.safeTransferFrom(platform, msg.sender, paid); // reverts if the platform has not funded it
         emit SoldToPlatform(platform, msg.sender, amount, price, paid);
     }
@@ -216,7 +219,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
         if (price > maxPrice) revert CreditsPriceMoved(platform, price, maxPrice);
         paid = _payment(amount, price, Math.Rounding.Ceil);
         _settlement.safeTransferFrom(msg.sender, platform, paid);
-        _credit.moveFor(platform, msg.sender, amount); // reverts if the platform holds less
+        _transfer(platform, msg.sender, amount); // reverts if the platform holds less
         emit BoughtFromPlatform(platform, msg.sender, amount, price, paid);
     }
 
@@ -232,7 +235,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
         _requireMerchant(merchant); // still an active merchant
         uint256 merchantPaid = Math.mulDiv(amount, rate, _UNIT);
         redemptionId = ++redemptions;
-        _credit.burnFrom(msg.sender, amount);
+        _burn(msg.sender, amount);
         if (merchantPaid != 0) _settlement.safeTransferFrom(platform, merchant, merchantPaid);
         emit CreditsRedeemed(redemptionId, msg.sender, merchant, platform, amount, merchantPaid, receipt);
     }
@@ -243,7 +246,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
         WelfareProject storage project = _project(projectId);
         if (!project.open) revert CreditsProjectClosed(projectId);
         project.retired += uint128(amount); // checked: the burn below bounds amount by a uint256 balance
-        _credit.burnFrom(msg.sender, amount);
+        _burn(msg.sender, amount);
         emit CreditsDonated(projectId, msg.sender, project.beneficiary, amount);
     }
 
@@ -251,7 +254,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
 
     /// @inheritdoc ICreditManager
     function credit() external view returns (address) {
-        return address(_credit);
+        return address(this);
     }
 
     /// @inheritdoc ICreditManager
@@ -343,7 +346,7 @@ contract CreditManager is ICreditManager, RegistryGuard {
         uint256 remaining = batch.remaining;
         if (amount > remaining) revert CreditsBatchTotalExceeded(batchId, remaining, amount);
         batch.remaining = uint64(remaining - amount);
-        if (amount != 0) _credit.mint(account, amount);
+        if (amount != 0) _mint(account, amount);
         if (entry.deficit != 0) _recordDeficit(batch.period, account, entry.deficit);
         emit CreditsClaimed(batchId, account, index, amount, entry.deficit, msg.sender);
     }
@@ -352,6 +355,12 @@ contract CreditManager is ICreditManager, RegistryGuard {
         uint256 owed = grams * _offsetRatios[period] / _BPS;
         _deficits[period][account].owed += uint128(owed);
         emit DeficitRecorded(period, account, grams, owed);
+    }
+
+    /// @dev The transfer policy, plus: credits sent to this contract would be lost, so that is refused too.
+    function _update(address from, address to, uint256 value) internal override {
+        if (to == address(this)) revert TokenTransferRefused(from, to);
+        super._update(from, to, value);
     }
 
     /// @dev What `amount` PCC units cost at `price` settlement units per whole credit; never a free trade.

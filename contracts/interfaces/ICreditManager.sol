@@ -173,6 +173,7 @@ interface ICreditManager {
     /// project.
     function donate(uint32 projectId, uint256 amount) external;
 
+    /// @notice The PCC token: this contract itself (an ERC-20 with the registry's transfer policy).
     function credit() external view returns (address);
     function settlement() external view returns (address);
     function pricesOf(address platform) external view returns (PostedPrices memory);

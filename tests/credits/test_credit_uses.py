@@ -171,6 +171,9 @@ def test_refusals_change_nothing(world):
         raw(regulator, "registerProject", 7, platform.address, 0, "again")
     with pytest.raises(errors.GuardMissingRole):  # desks are for platforms
         raw(carol, "postPrices", 1, 2)
+    # The manager is the PCC token: credits sent to its own address would be lost, so they are refused.
+    with pytest.raises(errors.TokenTransferRefused):
+        raw(carol, "transfer", carol.credits.contract.address, tonnes("0.1"))
     assert snapshot(world) == before
 
 
