@@ -83,6 +83,13 @@ def credit_entries(totals: BatchTotals, quota: int | Mapping[str, int]) -> list[
     return out
 
 
+def issuance_ceiling(totals: BatchTotals, quota: int | Mapping[str, int]) -> int:
+    """What the methodology and the quota allow a platform to issue for these totals: the sum of its
+    accounts' credits (:func:`credit_entries`). A regulator sets it with ``credits.set_issuance_ceiling``
+    after checking the totals (e.g. recomputing them from the platform's activity file)."""
+    return sum(amount for _, amount, _ in credit_entries(totals, quota))
+
+
 @dataclass
 class CreditBatchTree:
     """A batch built off chain: its entries and tree, bound to the batch id, deployment and chain it will be

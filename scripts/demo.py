@@ -424,7 +424,7 @@ def run_personal_credits(regulator: CarbonClient, devnet: Devnet, manifest, cons
     import random
 
     from carbon_sdk.activities import batch_totals, write_synthetic_week
-    from carbon_sdk.credits import credit_entries
+    from carbon_sdk.credits import credit_entries, issuance_ceiling
     from carbon_sdk.methodology import Methodology
 
     console.rule(f"10. personal carbon accounts: {len(consortium['people']):,} residents, one week")
@@ -447,8 +447,8 @@ def run_personal_credits(regulator: CarbonClient, devnet: Devnet, manifest, cons
     week = write_synthetic_week(folder / "activity-week.csv", consortium["people"], seed=2025)
     totals = batch_totals(week.path, methodology, period=week.period, known_accounts=consortium["people"])
     entries = [e for e in credit_entries(totals, WEEK_QUOTA) if e[1] or e[2]]
-    ceiling = sum(amount for _, amount, _ in entries)
-    regulator.credits.set_issuance_ceiling(PERIOD, platform.address, ceiling)
+    # The regulator recomputes what the methodology and quota allow and caps the platform's issuance at it.
+    regulator.credits.set_issuance_ceiling(PERIOD, platform.address, issuance_ceiling(totals, WEEK_QUOTA))
     batch = platform.credits.build_batch(entries, methodology=methodology.version)
     built = time.perf_counter() - started
     platform.credits.commit_batch(batch, period=PERIOD)

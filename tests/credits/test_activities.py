@@ -226,3 +226,23 @@ def test_200k_synthetic_records_match_a_reference(m, tmp_path):
     assert totals.records == week.records == sum(n for _, _, n in reference.values())
     assert totals.emissions == sum(e for e, _, _ in reference.values())
     assert totals.reductions == sum(r for _, r, _ in reference.values())
+
+
+def test_credit_entries_and_the_ceiling_from_totals_by_hand(tmp_path):
+    """Quota 40 kg: surplus + reductions become credits, emissions above the quota a deficit (grams)."""
+    from carbon_sdk.activities import AccountTotals, BatchTotals
+    from carbon_sdk.credits import credit_entries, issuance_ceiling
+
+    accounts = {ALICE: AccountTotals(ALICE, 16_600, 11_700, 9), BOB: AccountTotals(BOB, 102_000, 3_400, 20),
+                CAROL: AccountTotals(CAROL, 40_000, 0, 3)}
+    totals = BatchTotals(1, b"\x00" * 32, accounts, 158_600, 15_100, 32)
+    assert credit_entries(totals, 40_000) == [(ALICE, 40_000 - 16_600 + 11_700, 0), (BOB, 3_400, 62_000),
+                                              (CAROL, 0, 0)]
+    assert issuance_ceiling(totals, 40_000) == 35_100 + 3_400
+    per_account = {ALICE: 10_000, BOB: 110_000, CAROL: 50_000}
+    assert credit_entries(totals, per_account) == [(ALICE, 11_700, 6_600), (BOB, 8_000 + 3_400, 0),
+                                                   (CAROL, 10_000, 0)]
+    with pytest.raises(InvalidInput, match="no quota given"):
+        credit_entries(totals, {ALICE: 1})
+    with pytest.raises(InvalidInput, match="non-negative integer"):
+        credit_entries(totals, -1)
