@@ -15,6 +15,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -425,6 +426,7 @@ class TransactionSender:
 
 
 _shared: dict[tuple[str, str, int], TransactionSender] = {}
+_genesis: dict[str, str] = {}  # node URL -> its genesis hash (a chain reset behind one URL is issue 7's)
 _shared_lock = threading.Lock()
 _nonce_managers: dict[tuple[str, str], NonceManager] = {}
 
@@ -441,7 +443,101 @@ def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int 
     key = (rpc.url, signer.address, chain_id)
     with _shared_lock:
         if key not in _shared:
-            genesis = rpc.call("eth_getBlockByNumber", ["0x0", False])["hash"]
+            if rpc.url not in _genesis:
+                _genesis[rpc.url] = rpc.call("eth_getBlockByNumber", ["0x0", False])["hash"]
+            genesis = _genesis[rpc.url]
             nonces = _nonce_managers.setdefault((genesis, signer.address), NonceManager(rpc, signer.address))
             _shared[key] = TransactionSender(rpc, signer, chain_id, nonces=nonces, **options)
         return _shared[key]
+
+
+def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tuple[str | bytes, Call]], *,
+                       progress: Progress | None = None) -> list[Receipt]:
+    """Send calls each signed by its own key, many keys per JSON-RPC batch; return the receipts in order.
+
+    For a platform that signs for its users' custodial wallets (thousands of one-off transactions from as
+    many accounts): sending them one client at a time costs a round trip each, this costs a few per hundred.
+    Every key's calls keep their order and consecutive nonces, from the same nonce manager its own client
+    uses. Calls without ``gas`` are estimated first, so a call that would revert raises its typed error
+    before anything is sent; a call that depends on an earlier one in the list must carry ``gas``.
+    """
+    rpc = rpc if isinstance(rpc, RpcClient) else RpcClient(rpc)
+    senders = [shared_sender(rpc, key, chain_id) for key, _ in items]
+    calls = [call for _, call in items]
+    if not calls:
+        return []
+    # Nonces of senders seen for the first time, in one batch rather than one request each.
+    fresh = list({id(s.nonces): s for s in senders if s.nonces._next is None}.values())
+    for start in range(0, len(fresh), 500):
+        chunk = fresh[start:start + 500]
+        counts = rpc.batch([("eth_getTransactionCount", [s.address, "pending"]) for s in chunk])
+        for sender, count in zip(chunk, counts):
+            if isinstance(count, RpcError):
+                raise TransactionError(f"cannot read the nonce of {sender.address}: {count}")
+            with sender.nonces.lock:
+                if sender.nonces._next is None:
+                    sender.nonces.set_next(int(count, 16))
+    # 1. Estimates (each from its own sender), in batches.
+    gases = [c.gas or 0 for c in calls]
+    todo = [i for i, c in enumerate(calls) if c.gas is None]
+    for start in range(0, len(todo), 200):
+        chunk = todo[start:start + 200]
+        results = rpc.batch([("eth_estimateGas", [senders[i]._tx_fields(calls[i])]) for i in chunk])
+        for i, result in zip(chunk, results):
+            if isinstance(result, RpcError):
+                raise senders[i]._explain(result, calls[i])
+            gases[i] = int(int(result, 16) * senders[i].gas_margin) + 10_000
+    # 2. Sign and send chunk by chunk (no more than a block of gas or ~1 MB of data at once), 3. receipts.
+    head = senders[0]
+    chunks = head._send_chunks(gases, head._block_gas_limit(), [len(c.data) for c in calls])
+    max_fee, priority = head._fees()
+    receipts: list[Receipt] = []
+    for chunk in chunks:
+        raws, hashes, nonces = [], [], []
+        for i in chunk:
+            sender, call = senders[i], calls[i]
+            with sender.nonces.lock:
+                nonce = sender.nonces.peek()
+                sender.nonces.advance(1)
+            tx = {"chainId": chain_id, "nonce": nonce, "gas": gases[i], "maxFeePerGas": max_fee,
+                  "maxPriorityFeePerGas": priority, "value": call.value, "data": call.data, "type": 2}
+            if call.to is not None:
+                tx["to"] = to_checksum_address(call.to)
+            raw, tx_hash = sender.signer.sign(tx)
+            raws.append(raw)
+            hashes.append(tx_hash)
+            nonces.append(nonce)
+        results = head._send_raw(raws)
+        refused = [(i, r) for i, r, h in zip(chunk, results, hashes) if not senders[i]._accepted(r, h)]
+        if refused:
+            # Let the accepted ones land, forget the nonces of every key involved (re-read next time), report.
+            accepted = [(i, h, n) for i, h, n, r in zip(chunk, hashes, nonces, results) if (i, r) not in refused]
+            head._wait([calls[i] for i, _, _ in accepted], [h for _, h, _ in accepted], [n for _, _, n in accepted])
+            for i in chunk:
+                with senders[i].nonces.lock:
+                    senders[i].nonces._next = None
+            i, result = refused[0]
+            raise senders[i]._explain(result, calls[i])
+        for i, receipt in zip(chunk, _wait_each(senders, calls, chunk, hashes, nonces)):
+            receipts.append(receipt)
+        if progress:
+            progress(len(chunk))
+    return receipts
+
+
+def _wait_each(senders: list[TransactionSender], calls: list[Call], chunk: range, hashes: list[str],
+               nonces: list[int]) -> list[Receipt]:
+    """Receipts of a chunk sent by several senders: waited for together, checked and attributed each."""
+    head = senders[chunk[0]]
+    try:
+        receipts = head._wait([calls[i] for i in chunk], hashes, nonces)
+    except TransactionReverted as reverted:
+        first = reverted
+    else:
+        first = None
+    if first is not None:
+        # Which one reverted, and why: check each with its own sender (the replay needs the right `from`).
+        for i, tx_hash, nonce in zip(chunk, hashes, nonces):
+            senders[i]._wait([calls[i]], [tx_hash], [nonce])
+        raise first
+    return [dataclasses.replace(r, sender=senders[i].address) for i, r in zip(chunk, receipts)]

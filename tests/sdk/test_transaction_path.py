@@ -193,3 +193,27 @@ def test_a_full_pool_is_waited_out_by_resending_the_same_bytes(make_org, probe_f
     assert len({r.tx_hash for r in receipts}) == 100
     assert probe.call("count") == before + 100  # each executed once, though sent more than once
     assert int(handle.admin.rpc.call("eth_getTransactionCount", [blocker.address, "latest"]), 16) == 501
+
+
+def test_calls_signed_by_many_keys_go_out_in_shared_batches(make_org, probe_for, devnet, manifest):
+    """A platform signing for its users' wallets: 300 one-off transactions from 150 accounts, two each in
+    order, sent in a few batches; each lands once, from its own account, with consecutive nonces."""
+    from carbon_sdk.tx import transact_from_many
+
+    handle = make_org(Role.PLATFORM, allowed=(Role.PLATFORM, Role.INDIVIDUAL))
+    users = [Account.create() for _ in range(150)]
+    handle.admin.registry.enrol_batch([u.address for u in users], Role.INDIVIDUAL)
+    probe = probe_for(handle.admin)
+    before = probe.call("count")
+    items = [(u.key, probe.tx("ping")) for u in users] + [(u.key, probe.tx("ping", gas=80_000)) for u in users]
+    receipts = transact_from_many(devnet.rpc_url, handle.admin.chain_id, items)
+    assert probe.call("count") == before + 300
+    assert [r.sender for r in receipts] == [u.address for u in users] * 2
+    assert [r.nonce for r in receipts] == [0] * 150 + [1] * 150
+    # A refused call is reported with its own account's typed error, before anything is sent.
+    stranger = Account.create()
+    with pytest.raises(errors.GuardInactiveMember) as caught:
+        transact_from_many(devnet.rpc_url, handle.admin.chain_id,
+                           [(users[0].key, probe.tx("ping")), (stranger.key, probe.tx("ping"))])
+    assert caught.value.arguments["account"] == stranger.address
+    assert probe.call("count") == before + 300
