@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import time
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -2796,6 +2797,84 @@ def price_post(obj: Context, N: str, e: str, D: str, W: str, c: str, delta: str 
                               (posted.buy_back, posted.sale), decimals, symbol))
     console.print(f"{posted.platform} posted buy-back {_per_credit(posted.buy_back, decimals, symbol)}, sale "
                   f"{_per_credit(posted.sale, decimals, symbol)}", soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------------------------ simulate
+
+
+def _scenario_with(name: str, changes: tuple[str, ...]) -> Any:
+    import yaml
+
+    from carbon_sdk.sandbox.scenario import load_scenario
+
+    scenario = load_scenario(name)
+    if changes:
+        updates = {}
+        for change in changes:
+            key, sep, value = change.partition("=")
+            if not sep or not key.strip():
+                raise InvalidInput(f"--set {change!r}: write PATH=VALUE, e.g. policy.offset_ratio=0.6")
+            updates[key.strip()] = yaml.safe_load(value)
+        scenario = scenario.with_changes(updates)
+    return scenario
+
+
+def _simulate_one(scenario: Any, folder: Path, scenario_file: str | None) -> Any:
+    from carbon_sdk.sandbox.runner import run_scenario
+
+    with progress_bar() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        return run_scenario(scenario, folder, progress=progress, log=console.print, scenario_file=scenario_file)
+
+
+@main.command("simulate")
+@click.argument("scenario", default="default")
+@click.option("--compare", "other", help="A second scenario, run the same way and shown side by side.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Report folder (default: sandbox-reports/NAME-TIME).")
+@click.option("--set", "changes", multiple=True, metavar="PATH=VALUE",
+              help="Change a value of SCENARIO, e.g. --set policy.offset_ratio=0.6 (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="List the shipped scenarios and exit.")
+def simulate(scenario: str, other: str | None, out: Path | None, changes: tuple[str, ...], list_only: bool) -> None:
+    """Run a policy scenario on a fresh devnet, period by period through the SDK, and write its report.
+
+    SCENARIO is a shipped name (see --list) or a YAML file. The report (Markdown, HTML, PNG plots and the
+    raw data as CSV) compares the market with the seed paper's claims; with --compare, two runs side by side.
+    """
+    from carbon_sdk.sandbox.report import summary_lines, write_report
+    from carbon_sdk.sandbox.scenario import shipped_scenarios
+
+    if list_only:
+        rows = [(name, str(path)) for name, path in shipped_scenarios().items()]
+        console.print(kv_table("shipped scenarios", rows))
+        return
+    first = _run(lambda: _scenario_with(scenario, changes))
+    second = _run(lambda: _scenario_with(other, ())) if other else None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = out or Path("sandbox-reports") / (f"{first.name}-vs-{second.name}-{stamp}" if second else
+                                              f"{first.name}-{stamp}")
+    folders = [base / first.name, base / (second.name if second.name != first.name else second.name + "-2")] \
+        if second else [base]
+    console.print(f"scenario [bold]{first.name}[/bold]: {first.periods} periods, {first.enterprise_count} "
+                  f"enterprises, {first.individuals.count:,} individuals; a fresh devnet, every step on chain")
+    result = _run(lambda: _simulate_one(first, folders[0], scenario if Path(scenario).is_file() else None))
+    if second:
+        console.print(f"scenario [bold]{second.name}[/bold] for comparison")
+        _run(lambda: _simulate_one(second, folders[1], other if Path(other).is_file() else None))
+    report = _run(lambda: write_report(folders[0], compare=folders[1] if second else None,
+                                       out=base if second else None))
+    from carbon_sdk.sandbox.report import load_results
+
+    for line in summary_lines(_run(lambda: load_results(folders[0]))):
+        console.print(f"  {line}", soft_wrap=True)
+    console.print(f"report: [bold]{report}[/bold] (and {report.with_suffix('.html').name}, plots and "
+                  f"data/*.csv beside it); {result.wall_seconds:.0f} s")
 
 
 if __name__ == "__main__":

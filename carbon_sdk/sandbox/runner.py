@@ -44,7 +44,7 @@ from carbon_sdk.sandbox.agents import (
     price_grid,
 )
 from carbon_sdk.tx import Call, transact_from_many
-from carbon_sdk.types import OrderKind, Role, Side
+from carbon_sdk.types import Role, Side
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -60,6 +60,8 @@ class RunResult:
     scenario: str
     periods: list[dict[str, Any]]
     wall_seconds: float
+    manifest: Any = None  # the deployment it ran on
+    enterprises: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> address
     report: Path | None = None
 
 
@@ -275,6 +277,7 @@ class Simulation:
         grid = price_grid(self.agents, k, rules.price_levels, rules.tick, ceiling=self.penalty)
         exchange = reg.exchange.contract
         items: list[tuple[str, Call]] = []
+        placements: list[tuple[str, Call]] = []  # after the deposits, one by one: time priority is the agents' order
         for a in self.agents:
             orders = auction_orders(a, k, holdings[a.name], grid, rules.lot_t)
             if not orders:
@@ -294,8 +297,8 @@ class Simulation:
             specs = [OrderSpec(Side.BID if o.side == "bid" else Side.ASK, o.lots, round(o.price / rules.tick))
                      for o in orders]
             for start in range(0, len(specs), 100):
-                items.append((key, exchange.tx("placeOrders", m.id, [x.encode() for x in specs[start:start + 100]],
-                                               32, gas=GAS["place"])))
+                placements.append((key, exchange.tx("placeOrders", m.id,
+                                                    [x.encode() for x in specs[start:start + 100]], 32)))
         sale_lots = math.floor(auctioned_t / rules.lot_t + 1e-9)
         if sale_lots:
             reg.transact(reg.allowances.token(token).tx("approve", exchange.address, sale_lots * lot))
@@ -303,7 +306,10 @@ class Simulation:
             reg.exchange.place_order(m.id, Side.ASK, sale_lots, max(1, round(grid[0] / rules.tick)))
         if items:
             transact_from_many(self.url, self.chain_id, items,
-                               progress=self._counter(f"period {k + 1}: auction orders", len(items)))
+                               progress=self._counter(f"period {k + 1}: auction deposits", len(items)))
+        advance = self._counter(f"period {k + 1}: auction orders", len(placements))
+        for item in placements:
+            transact_from_many(self.url, self.chain_id, [item], progress=advance)
         self.advance_clock(CALL_PHASE + 1)
         clearing = reg.exchange.clear_all(m.id)
         clearing_price = float(Fraction(clearing.uniform_price2, 2) * rules.tick) if clearing.uniform_price2 else 0.0
@@ -368,9 +374,14 @@ class Simulation:
                           (key, exchange.tx("deposit", token, lots * m.lot_size, gas=GAS["deposit"])),
                           (key, exchange.tx("placeOrder", m.id, OrderSpec(Side.ASK, lots, t).encode(), 32,
                                             gas=GAS["place"]))]
-        if items:
-            transact_from_many(self.url, self.chain_id, items,
-                               progress=self._counter(f"period {k + 1}: continuous orders", len(items)))
+        deposits = [i for i in items if i[1].gas != GAS["place"]]
+        orders = [i for i in items if i[1].gas == GAS["place"]]
+        if deposits:
+            transact_from_many(self.url, self.chain_id, deposits)
+        advance = self._counter(f"period {k + 1}: continuous orders", len(orders))
+        for key, call in orders:  # one at a time: each may fill the ones before it, in a fixed order
+            transact_from_many(self.url, self.chain_id, [(key, dataclasses.replace(call, gas=None))],
+                               progress=advance)
 
     def withdraw_all(self, m: Any, token: str, settlement: str) -> None:
         exchange = self.regulator.exchange
@@ -642,7 +653,7 @@ class Simulation:
         run = {"scenario": self.s.name, "seed": self.s.seed, "periods": self.s.periods, "chain_id": self.chain_id,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_seconds": round(wall_seconds, 2),
                "personal_trading": self.s.policy.personal_trading, "scenario_file": scenario_file,
-               "scenario": self.s.to_dict()}
+               "settlement_decimals": self.decimals, "config": self.s.to_dict()}
         (data / "run.json").write_text(json.dumps(run, indent=2, default=str))
 
 
@@ -697,7 +708,7 @@ def run_scenario(scenario: Any, out: Path, *, devnet: Any = None, artifacts: Any
         sim.run()
         wall = time.perf_counter() - started
         sim.write(out, wall, scenario_file)
-        return RunResult(out, scenario.name, sim.rows["periods"], wall)
+        return RunResult(out, scenario.name, sim.rows["periods"], wall, manifest, dict(sim.firm_address))
     finally:
         if own:
             devnet.stop()
