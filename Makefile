@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # anvil, forge and cast come from npm; ape-foundry and the SDK look for them on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup compile test demo bench devnet-up devnet-down clean distclean
+.PHONY: setup compile test demo tour bench devnet-up devnet-down clean distclean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@# Registers the npm compiler with py-solc-x. It runs every time (idempotent, well under a second):
@@ -35,6 +35,9 @@ test: compile
 demo: compile
 	$(BIN)/python scripts/demo.py
 
+tour: compile
+	$(BIN)/python scripts/tour.py
+
 bench: compile
 	$(BIN)/python scripts/bench.py
 
@@ -45,7 +48,7 @@ devnet-down: setup
 	$(BIN)/carbon devnet down
 
 clean:
-	rm -rf .build contracts/.cache .pytest_cache
+	rm -rf .build contracts/.cache .pytest_cache demo-report
 
 distclean: clean
 	rm -rf $(VENV) node_modules

@@ -169,10 +169,13 @@ class Devnet:
         port: int | None = DEFAULT_PORT,
         anvil_port: int | None = None,
         chain_id: int = DEFAULT_CHAIN_ID,
+        persist: bool = True,
     ) -> Devnet:
         """Start anvil and the gateway for ``folder`` (``port=None``: free ports) and wait until both answer.
 
         The folder's first start creates its bootstrap admin key; later starts reuse it and reload the chain.
+        ``persist=False`` makes a throwaway chain that is never written to the folder: anvil otherwise writes
+        its whole state every second, which a chain of a hundred thousand members makes the bottleneck.
         """
         layout = DevnetFolder(folder)
         layout.create()
@@ -200,6 +203,7 @@ class Devnet:
                 rpc_url=f"http://{HOST}:{port}",
                 anvil={"port": anvil_port, "pid": None},
                 gateway={"port": port, "pid": None},
+                persist=persist,
             )
             devnet = cls(layout)
             try:
@@ -342,7 +346,8 @@ class Devnet:
         # becomes the state to load once it is known to be complete.
         state, dump = self._folder.anvil_state_file, self._folder.anvil_dump_file
         origin = ["--load-state", str(state)] if state.exists() else ["--timestamp", str(_genesis_time())]
-        chain = [*origin, "--dump-state", str(dump), "--state-interval", str(STATE_INTERVAL_SECONDS)]
+        chain = [*origin, "--dump-state", str(dump), "--state-interval", str(STATE_INTERVAL_SECONDS)] \
+            if self._config.get("persist", True) else ["--timestamp", str(_genesis_time())]
         pid = self._spawn("anvil", anvil_command(anvil, self.anvil_port, self.chain_id, chain))
 
         def ready() -> bool:

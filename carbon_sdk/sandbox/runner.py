@@ -700,7 +700,7 @@ def run_scenario(scenario: Any, out: Path, *, devnet: Any = None, artifacts: Any
     out = Path(out)
     own = devnet is None
     if own:
-        devnet = Devnet.start(Path(tempfile.mkdtemp(prefix="carbon-sandbox-")), port=None)
+        devnet = Devnet.start(Path(tempfile.mkdtemp(prefix="carbon-sandbox-")), port=None, persist=False)
     try:
         manifest = deploy_on_devnet(devnet, artifacts or load_build(), network=f"sandbox-{scenario.name}",
                                     config=SystemConfig(tolerance_bps=scenario.policy.tolerance_bps))

@@ -173,6 +173,21 @@ def test_stop_then_start_again_keeps_the_key_the_chain_and_the_registry(tmp_path
         Devnet.start(folder, port=None, chain_id=5)
 
 
+def test_a_throwaway_devnet_never_writes_its_chain(tmp_path):
+    """persist=False (the sandbox's and the benchmark's chains): no state written, however long it runs, and
+    a restart is a new chain."""
+    folder = tmp_path / "throwaway"
+    with Devnet.start(folder, port=None, persist=False) as devnet:
+        transact(devnet, to=devnet.bootstrap_address)
+        height = devnet.status().block_number
+        time.sleep(STATE_INTERVAL_SECONDS * 2.5)
+        assert height >= 1
+        assert not devnet._folder.anvil_dump_file.exists() and not devnet._folder.anvil_state_file.exists()
+    from carbon_sdk.devnet.folder import ANVIL_DUMP_FILE, ANVIL_STATE_FILE
+
+    assert not (folder / ANVIL_STATE_FILE).exists() and not (folder / ANVIL_DUMP_FILE).exists()  # nor on stop
+
+
 def test_a_dump_torn_by_a_crash_falls_back_to_the_previous_state(tmp_path, caplog):
     folder = tmp_path / "chain"
     with Devnet.start(folder, port=None) as devnet:
