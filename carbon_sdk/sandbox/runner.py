@@ -149,6 +149,8 @@ class Simulation:
         self.methodology = m.version
         self.platform.settlement.issue(self.platform.address, 10**12, fiat_reference="credit desk float")
         self.platform.credits.fund_desk(10**12)
+        if s.policy.personal_trading:
+            self.fund_wallets()
         self.banked: dict[str, list[tuple[str, int]]] = defaultdict(list)  # enterprise -> (vintage token, amount)
         # The shortfall penalty per tonne in currency: the most an allowance is worth to anyone.
         from carbon_sdk.coin import Reason
@@ -156,6 +158,22 @@ class Simulation:
         rule = reg.coin.rules()[Reason.SHORT_SURRENDER]
         numerator, denominator = reg.coin.rate()
         self.penalty = rule.per_tonne * numerator / denominator / self.money
+
+    def fund_wallets(self) -> None:
+        """High-carbon users get a wallet top-up at enrolment that covers their deficits for the whole run at
+        the dearest price the model can post (P_c <= 2e + c), and approve the credit desk once: per period
+        each debtor then sends two transactions (buy, cover) instead of four."""
+        s, ind = self.s, self.s.individuals
+        worst = max(s.delta_of(k) for k in range(s.periods)) * (ind.high_carbon.emissions_t[1] - ind.quota_t)
+        float_each = math.ceil(s.periods * worst * (2 * ind.e + s.platforms[0].cost_c) * self.money) + self.money
+        settlement, manager = self.platform.settlement.contract, self.platform.credits.contract
+        debtors = [p.index for p in self.people if p.group == "high_carbon"]
+        self.platform.transact_many(
+            [settlement.tx("issue", self.person_address[i], float_each, keccak(text=f"wallet {i}")) for i in debtors],
+            progress=self._counter("wallet top-ups", len(debtors)))
+        approvals = [(self.person_keys[i], dataclasses.replace(settlement.tx("approve", manager.address, 2**255),
+                                                               gas=GAS["approve"])) for i in debtors]
+        transact_from_many(self.url, self.chain_id, approvals, progress=self._counter("desk approvals", len(debtors)))
 
     # -- time -----------------------------------------------------------------------------------------------
 
@@ -218,11 +236,13 @@ class Simulation:
         reg.allowances.advance_phase(pid)  # reconciliation -> closed
         settled = reg.allowances.settle(pid, [self.firm_address[a.name] for a in self.agents])
         state = {x.enterprise: x for x in settled}
-        for row in firm_rows:
-            st = state[self.firm_address[row["enterprise"]]]
+        addresses = [self.firm_address[row["enterprise"]] for row in firm_rows]
+        balances = reg.coin.contract.call_many("balanceOf", [(x,) for x in addresses])
+        debts = reg.coin.contract.call_many("debtOf", [(x,) for x in addresses])
+        for row, address, balance, debt in zip(firm_rows, addresses, balances, debts):
+            st = state[address]
             row.update(state=st.state.name.lower(), shortfall_t=st.shortfall / GRAMS)
-            address = self.firm_address[row["enterprise"]]
-            row.update(coin_balance=reg.coin.balance(address) / COIN, coin_debt=reg.coin.debt(address) / COIN)
+            row.update(coin_balance=balance / COIN, coin_debt=debt / COIN)
             if st.penalty is not None:
                 self.rows["coin"].append({"period": k + 1, "enterprise": row["enterprise"],
                                           "rule": st.penalty.reason.name.lower(),
@@ -253,9 +273,9 @@ class Simulation:
     def repay_debts(self) -> None:
         """A member in coin debt may not trade (DESIGN 2.3): an enterprise with debt pays it off first, from its
         settlement tokens, which is the one payment a debtor can make."""
-        for a in self.agents:
-            address = self.firm_address[a.name]
-            debt = self.regulator.coin.debt(address)
+        addresses = [self.firm_address[a.name] for a in self.agents]
+        debts = self.regulator.coin.contract.call_many("debtOf", [(x,) for x in addresses])
+        for a, address, debt in zip(self.agents, addresses, debts):
             if debt:
                 self.client(self.firm_keys[a.name]).coin.repay_debt(address, debt)
 
@@ -343,11 +363,14 @@ class Simulation:
         s = self.s
         rules = s.market
         settlement = self.regulator.settlement.contract.address
+        addresses = [self.firm_address[a.name] for a in self.agents]
+        wallet = dict(zip(addresses, self.regulator.allowances.token(token).call_many(
+            "balanceOf", [(x,) for x in addresses])))
+        deposit = dict(zip(addresses, self.regulator.exchange.contract.call_many(
+            "freeBalance", [(x, token) for x in addresses])))
         need = {}
-        for a in self.agents:
-            address = self.firm_address[a.name]
-            held = (self.regulator.allowances.balance(token, address) + self.regulator.exchange.free_balance(
-                token, address) + sum(x for _, x in self.banked[a.name])) / GRAMS
+        for a, address in zip(self.agents, addresses):
+            held = (wallet[address] + deposit[address] + sum(x for _, x in self.banked[a.name])) / GRAMS
             need[a.name] = a.net_demand(price, k, held)
         movers = [a for a in self.agents if abs(need[a.name]) >= rules.lot_t]
         self.rng.shuffle(movers)
@@ -366,8 +389,7 @@ class Simulation:
                                             gas=GAS["place"]))]
             else:
                 t = max(1, tick - spread)
-                address = self.firm_address[a.name]
-                lots = min(lots, self.regulator.allowances.balance(token, address) // m.lot_size)
+                lots = min(lots, wallet[self.firm_address[a.name]] // m.lot_size)
                 if lots <= 0:
                     continue
                 items += [(key, self._approve(token, lots * m.lot_size)),
@@ -386,13 +408,12 @@ class Simulation:
     def withdraw_all(self, m: Any, token: str, settlement: str) -> None:
         exchange = self.regulator.exchange
         items = []
-        for a in self.agents:
-            address = self.firm_address[a.name]
-            for t in (token, settlement):
-                free = exchange.free_balance(t, address)
-                if free:
-                    items.append((self.firm_keys[a.name], exchange.contract.tx("withdraw", t, free,
-                                                                               gas=GAS["withdraw"])))
+        pairs = [(a, t) for a in self.agents for t in (token, settlement)]
+        frees = exchange.contract.call_many("freeBalance", [(self.firm_address[a.name], t) for a, t in pairs])
+        for (a, t), free in zip(pairs, frees):
+            if free:
+                items.append((self.firm_keys[a.name], exchange.contract.tx("withdraw", t, free,
+                                                                           gas=GAS["withdraw"])))
         if items:
             transact_from_many(self.url, self.chain_id, items)
         left = exchange.free_balance(token, self.regulator.address)
@@ -428,40 +449,64 @@ class Simulation:
     # -- compliance ----------------------------------------------------------------------------------------------
 
     def comply(self, k: int, pid: int, token: str, price: float) -> list[dict[str, Any]]:
+        """Abate, report, endorse, audit and surrender: each step for every enterprise in shared batches."""
         reg = self.regulator
-        rows = []
-        honest = [(v, c) for v, c in self.verifiers if v.honest]
-        coin_before = {a.name: reg.coin.balance(self.firm_address[a.name]) for a in self.agents}
+        mrv = reg.mrv.contract
+        step = f"period {k + 1}: reports, audits, surrender"
+        addresses = [self.firm_address[a.name] for a in self.agents]
+        coin_before = dict(zip(addresses, reg.coin.contract.call_many("balanceOf", [(x,) for x in addresses])))
+        held_now = dict(zip(addresses, reg.allowances.token(token).call_many("balanceOf", [(x,) for x in addresses])))
+        plans = []
         for i, a in enumerate(self.agents):
-            firm = self.client(self.firm_keys[a.name])
             address = self.firm_address[a.name]
-            held_t = (reg.allowances.balance(token, address) + sum(x for _, x in self.banked[a.name])) / GRAMS
+            held_t = (held_now[address] + sum(x for _, x in self.banked[a.name])) / GRAMS
             abated = a.final_abatement(k, price, held_t, self.penalty)
             emissions = a.baseline(k) - abated
             reported = emissions * (1 - a.misreport)
-            report = firm.mrv.submit_report(pid, {"CO2": _grams(reported)},
-                                            readings_root=keccak(text=f"{a.name}/{pid}/readings"),
-                                            report_document=f"{a.name} report {pid}")
             verifier, vclient = self.verifiers[i % len(self.verifiers)]
             verified = emissions * (1 - (0 if verifier.honest else verifier.understatement))
-            vclient.mrv.endorse(pid, address, report.version, verified_quantity=_grams(verified),
-                                evidence=f"{verifier.name} site visit {a.name} {pid}")
+            plans.append((a, address, abated, emissions, reported, verifier, vclient, verified))
+        # Reports, each signed by its enterprise; then each verifier's endorsements; then the audits.
+        vector = reg.mrv._vector
+        reports = [(self.firm_keys[a.name], mrv.tx("submitReport", pid, 1, vector({"CO2": _grams(reported)}, 1),
+                                                   keccak(text=f"{a.name}/{pid}/readings"),
+                                                   keccak(text=f"{a.name} report {pid}")))
+                   for a, _, _, _, reported, *_ in plans]
+        transact_from_many(self.url, self.chain_id, reports)
+        self.progress(step, 1, 4)
+        by_verifier: dict[int, list[Call]] = defaultdict(list)
+        for a, address, _, _, _, verifier, vclient, verified in plans:
+            by_verifier[id(vclient)].append((vclient, mrv.tx("endorse", pid, address, 1, _grams(verified),
+                                                             keccak(text=f"{verifier.name} visit {a.name} {pid}"))))
+        for calls in by_verifier.values():
+            calls[0][0].transact_many([c for _, c in calls])
+        self.progress(step, 2, 4)
+        honest = any(v.honest for v, _ in self.verifiers)
+        audits = []
+        for a, address, _, emissions, _, verifier, _, _ in plans:
             # The regulator re-measures half of what a dishonest verifier endorsed (seeded), else accepts it.
-            finding = None
-            if not verifier.honest and self.rng.random() < 0.5 and honest:
-                finding = _grams(emissions)
-            audit = reg.mrv.audit(pid, address, evidence=f"audit {a.name} {pid}", finding=finding)
-            for application in audit.applications:
-                self.rows["coin"].append({"period": k + 1, "enterprise": a.name,
-                                          "rule": application.reason.name.lower(),
-                                          "amount": _signed(application) / COIN,
-                                          "debt_after": reg.coin.debt(address) / COIN})
-            verified_on_chain = reg.mrv.verified_emissions(pid, address) or 0
-            # Surrender: this vintage first, then banked ones; what is left over is banked.
-            held_now = reg.allowances.balance(token, address)
-            need = verified_on_chain
+            finding = not verifier.honest and self.rng.random() < 0.5 and honest
+            audits.append(mrv.tx("audit", pid, address, finding, _grams(emissions) if finding else 0,
+                                 keccak(text=f"audit {a.name} {pid}")))
+        receipts = reg.transact_many(audits)
+        names = {v: n for n, v in self.firm_address.items()}
+        applied = []
+        for receipt in receipts:
+            applied.extend(reg.coin.applications_in(receipt))
+        debts = dict(zip(addresses, reg.coin.contract.call_many("debtOf", [(x,) for x in addresses])))
+        for application in applied:
+            name = names.get(application.subject, application.subject)
+            self.rows["coin"].append({"period": k + 1, "enterprise": name, "rule": application.reason.name.lower(),
+                                      "amount": _signed(application) / COIN,
+                                      "debt_after": debts.get(application.subject, 0) / COIN})
+        self.progress(step, 3, 4)
+        verified_on_chain = {x: reg.mrv.verified_emissions(pid, x) or 0 for x in addresses}
+        # Surrender: this vintage first, then banked ones; what is left over is banked.
+        surrenders, rows = [], []
+        for a, address, abated, emissions, reported, verifier, _, _ in plans:
+            need = verified_on_chain[address]
             items: dict[str, int] = {}
-            take = min(held_now, need)
+            take = min(held_now[address], need)
             if take:
                 items[token] = take
                 need -= take
@@ -473,20 +518,24 @@ class Simulation:
                     need -= use
                 if amount - use:
                     banked_left.append((old, amount - use))
-            surrendered = sum(items.values())
             if items:
-                firm.allowances.surrender(pid, items)
-            spare = held_now - items.get(token, 0)
+                surrenders.append((self.firm_keys[a.name], reg.allowances.contract.tx(
+                    "surrender", pid, list(items), list(items.values()))))
+            spare = held_now[address] - items.get(token, 0)
             self.banked[a.name] = banked_left + ([(token, spare)] if spare else [])
             rows.append({
                 "period": k + 1, "enterprise": a.name, "group": a.group, "region": a.region,
                 "baseline_t": round(a.baseline(k), 6), "abated_t": round(abated, 6), "emissions_t": round(emissions, 6),
-                "reported_t": round(reported, 6), "verified_t": verified_on_chain / GRAMS, "allocated_t": 0.0,
-                "bought_t": 0.0, "sold_t": 0.0, "surrendered_t": surrendered / GRAMS, "shortfall_t": 0.0,
-                "state": "", "coin_delta": (reg.coin.balance(address) - coin_before[a.name]) / COIN,
-                "coin_balance": 0.0, "coin_debt": 0.0, "verifier": verifier.name,
-                "verifier_honest": verifier.honest})
-            self.progress(f"period {k + 1}: reports, audits, surrender", i + 1, len(self.agents))
+                "reported_t": round(reported, 6), "verified_t": verified_on_chain[address] / GRAMS,
+                "allocated_t": 0.0, "bought_t": 0.0, "sold_t": 0.0, "surrendered_t": sum(items.values()) / GRAMS,
+                "shortfall_t": 0.0, "state": "", "coin_delta": 0.0, "coin_balance": 0.0, "coin_debt": 0.0,
+                "verifier": verifier.name, "verifier_honest": verifier.honest})
+        if surrenders:
+            transact_from_many(self.url, self.chain_id, surrenders)
+        coin_after = dict(zip(addresses, reg.coin.contract.call_many("balanceOf", [(x,) for x in addresses])))
+        for row, address in zip(rows, addresses):
+            row["coin_delta"] = (coin_after[address] - coin_before[address]) / COIN
+        self.progress(step, 4, 4)
         self._trade_totals(k, rows)
         return rows
 
@@ -551,22 +600,16 @@ class Simulation:
                     surplus_paid += args["paid"] / self.money
             # Debtors buy what they owe from the platform's stock, while it lasts, and surrender it.
             stock = platform.credits.balance(platform.address)
-            settlement = platform.settlement.contract
-            top_ups, buys = [], []
+            buys = []
             for o in debtors:
                 owed = _grams(o.deficit_t) * delta_bps // 10_000  # what the contract records: rounded down
                 if owed == 0 or owed > stock:
                     continue
                 stock -= owed
-                cost = -(-owed * posted.sale // GRAMS)
-                address, key = self.person_address[o.person.index], self.person_keys[o.person.index]
-                top_ups.append(settlement.tx("issue", address, cost, keccak(text=f"top-up {pid} {address}")))
-                buys += [(key, dataclasses.replace(settlement.tx("approve", manager.address, cost),
-                                                   gas=GAS["approve"])),
-                         (key, manager.tx("buyFromPlatform", platform.address, owed, posted.sale, gas=GAS["buy"])),
+                key = self.person_keys[o.person.index]  # its wallet was funded and the desk approved at enrolment
+                buys += [(key, manager.tx("buyFromPlatform", platform.address, owed, posted.sale, gas=GAS["buy"])),
                          (key, manager.tx("coverDeficit", pid, owed, gas=GAS["cover"]))]
-            if top_ups:
-                platform.transact_many(top_ups)
+            if buys:
                 receipts = transact_from_many(self.url, self.chain_id, buys,
                                               progress=self._counter(f"period {k + 1}: deficits covered",
                                                                      len(buys)))
