@@ -408,10 +408,16 @@ class TransactionSender:
         plain replay."""
         tx_hash = raw["transactionHash"]
         block = int(raw["blockNumber"], 16)
-        replays = [[self._tx_fields(call), hex(block - 1)]]
+        fields = self._tx_fields(call)
+        replays = [[fields, hex(block - 1)]]
         try:
             header = self.rpc.call("eth_getBlockByNumber", [hex(block), False])
-            replays.insert(0, [*replays[0], {}, {"number": hex(block), "time": header["timestamp"]}])
+            at = {"number": hex(block), "time": header["timestamp"]}
+            # First on the block's own final state: it includes what the sender's earlier transactions in the
+            # same block did (an approval before a deposit), which the state before the block lacks. A
+            # reverted transaction changed nothing, so the same call fails there for the same reason, unless
+            # a later transaction in the block changed it: then the state before the block tells.
+            replays = [[fields, hex(block), {}, at], [fields, hex(block - 1), {}, at], *replays]
         except (RpcError, KeyError, TypeError):
             pass
         for params in replays:

@@ -217,3 +217,26 @@ def test_calls_signed_by_many_keys_go_out_in_shared_batches(make_org, probe_for,
                            [(users[0].key, probe.tx("ping")), (stranger.key, probe.tx("ping"))])
     assert caught.value.arguments["account"] == stranger.address
     assert probe.call("count") == before + 300
+
+
+def test_a_revert_is_explained_on_the_state_its_block_left(make_org, devnet):
+    """Two transactions of one sender mined in one block: an approval of 100, then a deposit of 200 that
+    fails. The error must say what the chain saw (allowance 100), not what the state before the block had
+    (allowance 0)."""
+    platform = make_org(Role.PLATFORM).admin
+    platform.settlement.issue(platform.address, 1_000, fiat_reference="replay test")
+    exchange, settlement = platform.exchange.contract, platform.settlement.contract
+    platform.exchange.create_market(platform.credits.contract.address, settlement.address, lot_size=10_000,
+                                    tick_size=200)  # lists the settlement token with the exchange
+    calls = [dataclasses.replace(settlement.tx("approve", exchange.address, 100), gas=80_000),
+             exchange.tx("deposit", settlement.address, 200, gas=200_000)]
+    devnet.rpc("evm_setAutomine", [False], operator=True)
+    timer = threading.Timer(1.0, lambda: devnet.rpc("evm_mine", [], operator=True))
+    try:
+        timer.start()
+        with pytest.raises(errors.ERC20InsufficientAllowance) as caught:
+            platform.transact_many(calls)
+    finally:
+        timer.join()
+        devnet.rpc("evm_setAutomine", [True], operator=True)
+    assert caught.value.arguments == {"spender": exchange.address, "allowance": 100, "needed": 200}
