@@ -458,7 +458,7 @@ def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int 
 
 
 def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tuple[str | bytes, Call]], *,
-                       progress: Progress | None = None) -> list[Receipt]:
+                       progress: Progress | None = None, max_in_flight: int = 2_000) -> list[Receipt]:
     """Send calls each signed by its own key, many keys per JSON-RPC batch; return the receipts in order.
 
     For a platform that signs for its users' custodial wallets (thousands of one-off transactions from as
@@ -493,12 +493,30 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
             if isinstance(result, RpcError):
                 raise senders[i]._explain(result, calls[i])
             gases[i] = int(int(result, 16) * senders[i].gas_margin) + 10_000
-    # 2. Sign and send chunk by chunk (no more than a block of gas or ~1 MB of data at once), 3. receipts.
+    # 2. Sign and send chunk by chunk (no more than a block of gas or ~1 MB of data a request), keeping up to
+    #    `max_in_flight` calls and a block of gas unconfirmed, so the node mines one chunk while the next is
+    #    signed; 3. receipts, in order.
     head = senders[0]
-    chunks = head._send_chunks(gases, head._block_gas_limit(), [len(c.data) for c in calls])
+    block_limit = head._block_gas_limit()
+    chunks = head._send_chunks(gases, block_limit, [len(c.data) for c in calls])
     max_fee, priority = head._fees()
     receipts: list[Receipt] = []
+    sent: list[tuple[range, list[str], list[int], int]] = []
+    in_flight = in_flight_gas = 0
+
+    def settle_oldest() -> None:
+        nonlocal in_flight, in_flight_gas
+        chunk, hashes, nonces, gas = sent.pop(0)
+        receipts.extend(_wait_each(senders, calls, chunk, hashes, nonces))
+        in_flight -= len(chunk)
+        in_flight_gas -= gas
+        if progress:
+            progress(len(chunk))
+
     for chunk in chunks:
+        gas = sum(gases[i] for i in chunk)
+        while sent and (in_flight + len(chunk) > max_in_flight or (block_limit and in_flight_gas + gas > block_limit)):
+            settle_oldest()
         raws, hashes, nonces = [], [], []
         for i in chunk:
             sender, call = senders[i], calls[i]
@@ -516,7 +534,9 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
         results = head._send_raw(raws)
         refused = [(i, r) for i, r, h in zip(chunk, results, hashes) if not senders[i]._accepted(r, h)]
         if refused:
-            # Let the accepted ones land, forget the nonces of every key involved (re-read next time), report.
+            # Let everything accepted land, forget the nonces of every key involved (re-read next time), report.
+            while sent:
+                settle_oldest()
             accepted = [(i, h, n) for i, h, n, r in zip(chunk, hashes, nonces, results) if (i, r) not in refused]
             head._wait([calls[i] for i, _, _ in accepted], [h for _, h, _ in accepted], [n for _, _, n in accepted])
             for i in chunk:
@@ -524,10 +544,11 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
                     senders[i].nonces._next = None
             i, result = refused[0]
             raise senders[i]._explain(result, calls[i])
-        for i, receipt in zip(chunk, _wait_each(senders, calls, chunk, hashes, nonces)):
-            receipts.append(receipt)
-        if progress:
-            progress(len(chunk))
+        sent.append((chunk, hashes, nonces, gas))
+        in_flight += len(chunk)
+        in_flight_gas += gas
+    while sent:
+        settle_oldest()
     return receipts
 
 

@@ -139,6 +139,9 @@ class Gateway:
         self._bearer = f"Bearer {operator_token}".encode()
         self._session: aiohttp.ClientSession | None = None
         self._node_was_down = False
+        # anvil started without automining (Devnet.start(mine_per_request=True)): mine after each request.
+        self.mine_per_request: bool = bool(config.get("mine_per_request", False))
+        self._mining = asyncio.Lock()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -192,7 +195,24 @@ class Gateway:
         calls = [self._classify(item, operator) for item in items]
         await self._admit_transactions([call for call in calls if call.sender and call.response is None])
         await self._forward([call for call in calls if call.response is None])
+        if self.mine_per_request and any(call.method in SEND_METHODS and call.response is not None
+                                         and "result" in call.response for call in calls):
+            await self._mine_pending()
         return [call.response for call in calls if not call.notification]  # type: ignore[misc]
+
+    async def _mine_pending(self) -> None:
+        """Mine blocks until no transaction is pending (one block takes as many as its gas limit allows)."""
+        # One miner at a time. Requests that arrive while a block is being mined wait here, and the next block
+        # takes all of them: under load, blocks grow by themselves.
+        async with self._mining:
+            try:
+                for _ in range(1_000):
+                    status = await self._post({"jsonrpc": "2.0", "id": 1, "method": "txpool_status", "params": []})
+                    if int(status.get("result", {}).get("pending", "0x0"), 16) == 0:
+                        return
+                    await self._post({"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []})
+            except UpstreamError:  # the node went away: the transactions' senders will see it themselves
+                return
 
     def _classify(self, item: Any, operator: bool) -> Call:
         """Validate one request and answer it here, or leave it (``response`` None) for forwarding."""

@@ -134,13 +134,17 @@ def _native(anvil: Path) -> str:
     return str(anvil)
 
 
-def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str]) -> list[str]:
-    """anvil's command line; ``chain`` says where the chain comes from and where it goes."""
+def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str], gas_limit: int = BLOCK_GAS_LIMIT,
+                  automine: bool = True) -> list[str]:
+    """anvil's command line; ``chain`` says where the chain comes from and where it goes. Without
+    ``automine`` anvil mines only when asked: the gateway then mines once per request that sent transactions
+    (see Devnet.start)."""
     return [
         anvil, "--host", HOST, "--port", str(port), "--chain-id", str(chain_id),
         # No dev accounts: keys from anvil's well-known mnemonic never exist on this chain.
         "--accounts", "0",
-        "--gas-limit", str(BLOCK_GAS_LIMIT),
+        "--gas-limit", str(gas_limit),
+        *([] if automine else ["--no-mining"]),
         # Free gas. A base fee of 0 stays 0 (anvil treats it as a constant), so a transaction with zero
         # fees from an account with no ether is mined; the other two make eth_gasPrice suggest 0.
         "--base-fee", "0", "--gas-price", "0", "--disable-min-priority-fee",
@@ -170,12 +174,20 @@ class Devnet:
         anvil_port: int | None = None,
         chain_id: int = DEFAULT_CHAIN_ID,
         persist: bool = True,
+        gas_limit: int = BLOCK_GAS_LIMIT,
+        mine_per_request: bool = False,
     ) -> Devnet:
         """Start anvil and the gateway for ``folder`` (``port=None``: free ports) and wait until both answer.
 
         The folder's first start creates its bootstrap admin key; later starts reuse it and reload the chain.
         ``persist=False`` makes a throwaway chain that is never written to the folder: anvil otherwise writes
         its whole state every second, which a chain of a hundred thousand members makes the bottleneck.
+
+        ``mine_per_request``: anvil does not mine each transaction as it arrives; the gateway mines once
+        after each request that sent transactions, so a batch of a hundred lands in one block. anvil rebuilds
+        the state root over the whole state for every block (half a second at a hundred thousand members),
+        so a large simulation needs few, full blocks; with ``gas_limit`` above 30M they can be fuller still.
+        Transactions must then come through the gateway (``rpc_url``).
         """
         layout = DevnetFolder(folder)
         layout.create()
@@ -204,6 +216,8 @@ class Devnet:
                 anvil={"port": anvil_port, "pid": None},
                 gateway={"port": port, "pid": None},
                 persist=persist,
+                gas_limit=gas_limit,
+                mine_per_request=mine_per_request,
             )
             devnet = cls(layout)
             try:
@@ -348,7 +362,9 @@ class Devnet:
         origin = ["--load-state", str(state)] if state.exists() else ["--timestamp", str(_genesis_time())]
         chain = [*origin, "--dump-state", str(dump), "--state-interval", str(STATE_INTERVAL_SECONDS)] \
             if self._config.get("persist", True) else ["--timestamp", str(_genesis_time())]
-        pid = self._spawn("anvil", anvil_command(anvil, self.anvil_port, self.chain_id, chain))
+        pid = self._spawn("anvil", anvil_command(anvil, self.anvil_port, self.chain_id, chain,
+                                                 gas_limit=self._config.get("gas_limit", BLOCK_GAS_LIMIT),
+                                                 automine=not self._config.get("mine_per_request", False)))
 
         def ready() -> bool:
             chain_id = _rpc(self.anvil_url, "eth_chainId", timeout=1)

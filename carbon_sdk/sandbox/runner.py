@@ -48,6 +48,7 @@ from carbon_sdk.types import Role, Side
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
+SANDBOX_BLOCK_GAS = 300_000_000  # the sandbox's own chain; every transaction still fits the devnet's 30M
 CALL_PHASE = 3_600  # seconds of chain time the call auction stays open (moved on by the devnet's clock)
 SESSION = 86_400
 GAS = {"deposit": 160_000, "place": 2_500_000, "approve": 80_000, "buy": 200_000, "cover": 120_000,
@@ -743,7 +744,10 @@ def run_scenario(scenario: Any, out: Path, *, devnet: Any = None, artifacts: Any
     out = Path(out)
     own = devnet is None
     if own:
-        devnet = Devnet.start(Path(tempfile.mkdtemp(prefix="carbon-sandbox-")), port=None, persist=False)
+        # A throwaway chain that mines once per request, in blocks of up to 300M gas: anvil's cost per block
+        # grows with the state, so a hundred thousand members need few, full blocks (docs/sandbox.md).
+        devnet = Devnet.start(Path(tempfile.mkdtemp(prefix="carbon-sandbox-")), port=None, persist=False,
+                              mine_per_request=True, gas_limit=SANDBOX_BLOCK_GAS)
     try:
         manifest = deploy_on_devnet(devnet, artifacts or load_build(), network=f"sandbox-{scenario.name}",
                                     config=SystemConfig(tolerance_bps=scenario.policy.tolerance_bps))

@@ -188,6 +188,23 @@ def test_a_throwaway_devnet_never_writes_its_chain(tmp_path):
     assert not (folder / ANVIL_STATE_FILE).exists() and not (folder / ANVIL_DUMP_FILE).exists()  # nor on stop
 
 
+def test_a_devnet_mining_per_request_puts_a_batch_in_one_block(tmp_path):
+    """mine_per_request (the sandbox's chains): anvil mines only when the gateway asks, once per request that
+    sent transactions, so a JSON-RPC batch of transactions shares one block; a lone one is mined at once; the
+    block gas limit is the one asked for."""
+    from carbon_sdk.tx import Call, shared_sender
+
+    with Devnet.start(tmp_path / "batched", port=None, persist=False, mine_per_request=True,
+                      gas_limit=120_000_000) as devnet:
+        assert int(devnet.rpc("eth_getBlockByNumber", ["latest", False])["gasLimit"], 16) == 120_000_000
+        receipt = transact(devnet, to=devnet.bootstrap_address)  # one transaction: mined, not left pending
+        sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key, devnet.chain_id)
+        receipts = sender.transact_many([Call(to=devnet.bootstrap_address, data=b"", gas=21_000)
+                                         for _ in range(60)])
+        assert len({r.block_number for r in receipts}) == 1 and receipts[0].block_number > receipt.blockNumber
+        assert devnet.rpc("txpool_status", [], operator=True)["pending"] == "0x0"
+
+
 def test_a_dump_torn_by_a_crash_falls_back_to_the_previous_state(tmp_path, caplog):
     folder = tmp_path / "chain"
     with Devnet.start(folder, port=None) as devnet:
