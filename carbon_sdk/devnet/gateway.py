@@ -79,6 +79,7 @@ READ_METHODS = frozenset(
     }
 )  # fmt: skip
 SEND_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendRawTransactionSync"})
+SWEEP_DELAY = 0.5  # seconds after a send before the gateway mines what automining left pending
 CONTROL_PREFIXES = (
     "anvil_", "evm_", "hardhat_", "debug_", "personal_", "admin_", "miner_", "txpool_", "ots_", "trace_",
     "erigon_", "wallet_", "eth_sign",
@@ -142,6 +143,7 @@ class Gateway:
         # anvil started without automining (Devnet.start(mine_per_request=True)): mine after each request.
         self.mine_per_request: bool = bool(config.get("mine_per_request", False))
         self._mining = asyncio.Lock()
+        self._sweep: asyncio.Task | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -195,10 +197,20 @@ class Gateway:
         calls = [self._classify(item, operator) for item in items]
         await self._admit_transactions([call for call in calls if call.sender and call.response is None])
         await self._forward([call for call in calls if call.response is None])
-        if self.mine_per_request and any(call.method in SEND_METHODS and call.response is not None
-                                         and "result" in call.response for call in calls):
-            await self._mine_pending()
+        if any(call.method in SEND_METHODS and call.response is not None and "result" in call.response
+               for call in calls):
+            if self.mine_per_request:
+                await self._mine_pending()
+            elif self._sweep is None or self._sweep.done():
+                # Automining anvil mines what fits when transactions arrive; one that arrives while a block
+                # is being built can be left pending until the next one comes, which may be never. A sweep
+                # shortly after mines whatever is still pending.
+                self._sweep = asyncio.get_running_loop().create_task(self._sweep_pending())
         return [call.response for call in calls if not call.notification]  # type: ignore[misc]
+
+    async def _sweep_pending(self) -> None:
+        await asyncio.sleep(SWEEP_DELAY)
+        await self._mine_pending()
 
     async def _mine_pending(self) -> None:
         """Mine blocks until no transaction is pending (one block takes as many as its gas limit allows)."""

@@ -37,6 +37,7 @@ DEFAULT_CHAIN_ID = 47001
 BLOCK_GAS_LIMIT = 30_000_000
 STATE_INTERVAL_SECONDS = 1
 HISTORY_STATES = 256
+THROWAWAY_HISTORY_STATES = 16  # Devnet.start(persist=False): enough for the SDK's replays of recent blocks
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -135,7 +136,7 @@ def _native(anvil: Path) -> str:
 
 
 def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str], gas_limit: int = BLOCK_GAS_LIMIT,
-                  automine: bool = True) -> list[str]:
+                  automine: bool = True, history: int = HISTORY_STATES) -> list[str]:
     """anvil's command line; ``chain`` says where the chain comes from and where it goes. Without
     ``automine`` anvil mines only when asked: the gateway then mines once per request that sent transactions
     (see Devnet.start)."""
@@ -151,7 +152,7 @@ def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str], gas_li
         *chain,
         # Keep the state of the last HISTORY_STATES blocks only (for eth_call at a recent block). Otherwise
         # anvil writes each older block's state, ~80 kB, under ~/.foundry/anvil/tmp and never deletes it.
-        "--prune-history", str(HISTORY_STATES),
+        "--prune-history", str(history),
         "--no-request-size-limit",  # the gateway bounds requests (5 MB); anvil's own limit is 2 MB
         "--color", "never",
     ]  # fmt: skip
@@ -364,7 +365,10 @@ class Devnet:
             if self._config.get("persist", True) else ["--timestamp", str(_genesis_time())]
         pid = self._spawn("anvil", anvil_command(anvil, self.anvil_port, self.chain_id, chain,
                                                  gas_limit=self._config.get("gas_limit", BLOCK_GAS_LIMIT),
-                                                 automine=not self._config.get("mine_per_request", False)))
+                                                 automine=not self._config.get("mine_per_request", False),
+                                                 # a throwaway chain keeps fewer past states: each is a copy
+                                                 history=HISTORY_STATES if self._config.get("persist", True)
+                                                 else THROWAWAY_HISTORY_STATES))
 
         def ready() -> bool:
             chain_id = _rpc(self.anvil_url, "eth_chainId", timeout=1)

@@ -425,3 +425,23 @@ def test_oversized_bodies_and_batches_are_refused(devnet, http):
     assert error["code"] == INVALID_REQUEST and str(MAX_BATCH_ITEMS) in error["message"]
     answers = http.post(devnet.rpc_url, json=batch[:MAX_BATCH_ITEMS], timeout=30).json()
     assert len(answers) == MAX_BATCH_ITEMS and all(answer["result"] == hex(47001) for answer in answers)
+
+
+def test_a_transaction_automining_left_pending_is_mined_by_the_sweep(devnet):
+    """anvil's automining can leave a transaction that arrived while a block was being built pending until
+    another one comes. The gateway mines whatever is still pending shortly after each send (here automining is
+    switched off outright to leave the transaction pending for sure)."""
+    import time
+
+    from carbon_sdk.devnet.gateway import SWEEP_DELAY
+    from carbon_sdk.tx import Call, shared_sender
+
+    sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key, devnet.chain_id)
+    devnet.rpc("evm_setAutomine", [False], operator=True)
+    try:
+        started = time.monotonic()
+        receipt = sender.transact(Call(to=devnet.bootstrap_address, data=b"", gas=21_000))
+        waited = time.monotonic() - started
+    finally:
+        devnet.rpc("evm_setAutomine", [True], operator=True)
+    assert receipt.block_number > 0 and SWEEP_DELAY * 0.8 <= waited < SWEEP_DELAY + 5

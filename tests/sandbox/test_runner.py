@@ -51,6 +51,17 @@ def small() -> Scenario:
 
 
 @pytest.fixture(scope="module")
+def devnet(tmp_path_factory):
+    """A chain of this module's own, as the sandbox makes it (throwaway, mined per request): each run deploys
+    a system and points the gateway at its registry, which the session's chain must not see."""
+    from carbon_sdk.devnet import Devnet
+
+    with Devnet.start(tmp_path_factory.mktemp("sandbox-devnet"), port=None, persist=False,
+                      mine_per_request=True, gas_limit=300_000_000) as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
 def run(small, devnet, artifacts, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sandbox") / "small"
     result = run_scenario(small, folder, devnet=devnet, artifacts=artifacts)
