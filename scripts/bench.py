@@ -499,6 +499,13 @@ def write(rows: list[Row], out: Path, meta: dict) -> None:
               help="Smaller sizes: no 10,000-order clearing, a 100,000-entry tree, no large sandbox scenario.")
 @click.option("--only-sandbox", is_flag=True, help="Only the sandbox rows (the other rows are kept as they are).")
 def cli(transactions: int, out: Path, quick: bool, only_sandbox: bool) -> None:
+    from carbon_sdk.devnet.node import exit_on_sigterm
+
+    with exit_on_sigterm():  # terminated, it still stops the devnets it started
+        run(transactions, out, quick, only_sandbox)
+
+
+def run(transactions: int, out: Path, quick: bool, only_sandbox: bool) -> None:
     if only_sandbox:
         previous = json.loads((out / "benchmarks.json").read_text()).get("_meta", {})
         rows = bench_sandbox(large=not quick)

@@ -579,6 +579,13 @@ def plot_credit_flows(path: Path, issued: int, owed: int, flows: Counter, entrie
 @click.option("--individuals", default=10_000, show_default=True, help="Residents the platform enrols.")
 @click.option("--keep", is_flag=True, help="Leave the devnet running at the end.")
 def cli(individuals: int, keep: bool) -> None:
+    from carbon_sdk.devnet.node import exit_on_sigterm
+
+    with exit_on_sigterm():  # terminated, the tour still stops its devnet (unless --keep)
+        tour(individuals, keep)
+
+
+def tour(individuals: int, keep: bool) -> None:
     started = time.perf_counter()
     artifacts = load_build(ROOT / ".build" / "__local__.json")
     folder = Path(tempfile.mkdtemp(prefix="carbon-demo-"))

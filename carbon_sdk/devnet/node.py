@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,28 @@ def _native(anvil: Path) -> str:
         if native.is_file() and os.access(native, os.X_OK):
             return str(native)
     return str(anvil)
+
+
+@contextmanager
+def exit_on_sigterm() -> Any:
+    """Inside, SIGTERM raises SystemExit, so ``finally`` blocks (and ``with Devnet.start(...)``) stop the
+    devnet's processes; by default SIGTERM ends Python at once and leaves anvil and the gateway running. Only
+    in the main thread (signals cannot be handled elsewhere); the previous handler is restored after."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str], gas_limit: int = BLOCK_GAS_LIMIT,

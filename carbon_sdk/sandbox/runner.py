@@ -738,11 +738,19 @@ def _checksum(address: str) -> str:
 def run_scenario(scenario: Any, out: Path, *, devnet: Any = None, artifacts: Any = None,
                  progress: Progress | None = None, log: Callable[[str], None] = lambda _: None,
                  scenario_file: str | None = None) -> RunResult:
-    """Run ``scenario`` on ``devnet`` (a fresh one in a temporary folder when None, stopped at the end) and
-    write the results folder ``out`` (``out/data/*.csv`` and ``run.json``)."""
+    """Run ``scenario`` on ``devnet`` (a fresh one in a temporary folder when None, stopped at the end, even
+    when the process is terminated) and write the results folder ``out`` (``out/data/*.csv``, ``run.json``)."""
+    from carbon_sdk.devnet import Devnet
+    from carbon_sdk.devnet.node import exit_on_sigterm
+
+    with exit_on_sigterm():  # a terminated run still stops the chain it started
+        return _run_scenario(scenario, out, devnet, artifacts, progress, log, scenario_file, Devnet)
+
+
+def _run_scenario(scenario: Any, out: Path, devnet: Any, artifacts: Any, progress: Progress | None,
+                  log: Callable[[str], None], scenario_file: str | None, Devnet: Any) -> RunResult:
     from carbon_sdk.artifacts import load_build
     from carbon_sdk.deploy import SystemConfig, deploy_on_devnet
-    from carbon_sdk.devnet import Devnet
 
     started = time.perf_counter()
     out = Path(out)

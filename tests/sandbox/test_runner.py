@@ -184,3 +184,42 @@ def test_the_report_shows_what_the_chain_holds(run, devnet):
         tonnes = sum(f.lots for f in fills) * 10
         vwap = sum(f.value for f in fills) / 100 / tonnes
         assert f"{tonnes:,.0f}" in text and f"{vwap:,.2f}" in text
+
+
+def test_a_terminated_run_stops_the_chain_it_started(tmp_path):
+    """SIGTERM in the middle of a run: the process exits and takes its devnet's anvil and gateway with it."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from carbon_sdk.sandbox.runner import run_scenario\n"
+        "from carbon_sdk.sandbox.scenario import load_scenario\n"
+        "run_scenario(load_scenario('default'), Path(sys.argv[1]))\n")
+    scratch = tmp_path / "tmp"  # the run makes its devnet folder here (TMPDIR), where only this test looks
+    scratch.mkdir()
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / "out")], cwd=Path(__file__).parents[2],
+                             env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    deadline, folder = time.monotonic() + 60, None
+    while time.monotonic() < deadline and folder is None:  # wait until its devnet is up
+        for f in scratch.glob("carbon-sandbox-*"):
+            if (f / "devnet.json").exists() and json.loads((f / "devnet.json").read_text()).get(
+                    "gateway", {}).get("pid"):
+                folder = f
+        time.sleep(0.2)
+    assert folder is not None, "the run never started its devnet"
+    config = json.loads((folder / "devnet.json").read_text())
+    time.sleep(2)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == 128 + signal.SIGTERM
+    for pid in (config["anvil"]["pid"], config["gateway"]["pid"]):
+        time.sleep(0.5)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
