@@ -185,43 +185,12 @@ class TransactionSender:
         gases: list[int] = []
         for chunk in estimate_chunks:
             gases.extend(self._estimate([calls[i] for i in chunk]))
-        # 2. Send chunk after chunk without waiting for each, so the node mines one while the next is signed,
-        #    but keep at most `max_in_flight` unconfirmed (a node's pool is not a queue of unbounded size), and
-        #    never more gas in flight than one block holds: an automining node (anvil) mines what fits when a
-        #    transaction arrives and leaves the rest pending until the next one arrives, which may be never.
-        # 3. Collect and check the receipts, in order.
+        # 2. Send, pipelined within a block of gas (see _pipeline); 3. the receipts, checked, in order.
         block_limit = self._block_gas_limit() if len(calls) > 1 else 0
-        chunks = self._send_chunks(gases, block_limit, sizes)
-        sent: list[tuple[range, list[str], list[int], int]] = []
-        receipts: list[Receipt] = []
-        in_flight = in_flight_gas = 0
-
-        def settle_oldest() -> None:
-            nonlocal in_flight, in_flight_gas
-            chunk, hashes, nonces, gas = sent.pop(0)
-            receipts.extend(self._wait([calls[i] for i in chunk], hashes, nonces))
-            in_flight -= len(chunk)
-            in_flight_gas -= gas
-            if progress:
-                progress(len(chunk))
-
-        try:
-            for chunk in chunks:
-                gas = sum(gases[i] for i in chunk)
-                while sent and (in_flight + len(chunk) > self.max_in_flight
-                                or (block_limit and in_flight_gas + gas > block_limit)):
-                    settle_oldest()
-                hashes, nonces = self._sign_and_send([calls[i] for i in chunk], [gases[i] for i in chunk])
-                sent.append((chunk, hashes, nonces, gas))
-                in_flight += len(chunk)
-                in_flight_gas += gas
-        except Exception:
-            for chunk, hashes, nonces in sent:  # what was sent is on its way: see it mined before reporting
-                self._wait([calls[i] for i in chunk], hashes, nonces)
-            raise
-        while sent:
-            settle_oldest()
-        return receipts
+        return _pipeline(
+            self._send_chunks(gases, block_limit, sizes), gases, block_limit, self.max_in_flight,
+            send=lambda chunk: self._sign_and_send([calls[i] for i in chunk], [gases[i] for i in chunk]),
+            wait=lambda chunk, sent: self._wait([calls[i] for i in chunk], *sent), progress=progress)
 
     def estimate(self, call: Call) -> int:
         return self._estimate([call])[0]
@@ -468,7 +437,9 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
     before anything is sent; a call that depends on an earlier one in the list must carry ``gas``.
     """
     rpc = rpc if isinstance(rpc, RpcClient) else RpcClient(rpc)
-    senders = [shared_sender(rpc, key, chain_id) for key, _ in items]
+    # One sender per distinct key: building a signer derives the key's address, too dear to repeat per call.
+    by_key = {key: shared_sender(rpc, key, chain_id) for key in dict.fromkeys(key for key, _ in items)}
+    senders = [by_key[key] for key, _ in items]
     calls = [call for _, call in items]
     if not calls:
         return []
@@ -498,25 +469,9 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
     #    signed; 3. receipts, in order.
     head = senders[0]
     block_limit = head._block_gas_limit()
-    chunks = head._send_chunks(gases, block_limit, [len(c.data) for c in calls])
     max_fee, priority = head._fees()
-    receipts: list[Receipt] = []
-    sent: list[tuple[range, list[str], list[int], int]] = []
-    in_flight = in_flight_gas = 0
 
-    def settle_oldest() -> None:
-        nonlocal in_flight, in_flight_gas
-        chunk, hashes, nonces, gas = sent.pop(0)
-        receipts.extend(_wait_each(senders, calls, chunk, hashes, nonces))
-        in_flight -= len(chunk)
-        in_flight_gas -= gas
-        if progress:
-            progress(len(chunk))
-
-    for chunk in chunks:
-        gas = sum(gases[i] for i in chunk)
-        while sent and (in_flight + len(chunk) > max_in_flight or (block_limit and in_flight_gas + gas > block_limit)):
-            settle_oldest()
+    def send(chunk: range) -> tuple[list[str], list[int]]:
         raws, hashes, nonces = [], [], []
         for i in chunk:
             sender, call = senders[i], calls[i]
@@ -534,9 +489,7 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
         results = head._send_raw(raws)
         refused = [(i, r) for i, r, h in zip(chunk, results, hashes) if not senders[i]._accepted(r, h)]
         if refused:
-            # Let everything accepted land, forget the nonces of every key involved (re-read next time), report.
-            while sent:
-                settle_oldest()
+            # Let the accepted ones land, forget the nonces of every key involved (re-read next time), report.
             accepted = [(i, h, n) for i, h, n, r in zip(chunk, hashes, nonces, results) if (i, r) not in refused]
             head._wait([calls[i] for i, _, _ in accepted], [h for _, h, _ in accepted], [n for _, _, n in accepted])
             for i in chunk:
@@ -544,9 +497,45 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
                     senders[i].nonces._next = None
             i, result = refused[0]
             raise senders[i]._explain(result, calls[i])
-        sent.append((chunk, hashes, nonces, gas))
-        in_flight += len(chunk)
-        in_flight_gas += gas
+        return hashes, nonces
+
+    return _pipeline(head._send_chunks(gases, block_limit, [len(c.data) for c in calls]), gases, block_limit,
+                     max_in_flight, send=send,
+                     wait=lambda chunk, sent: _wait_each(senders, calls, chunk, *sent), progress=progress)
+
+
+def _pipeline(chunks: Sequence[range], gases: Sequence[int], block_limit: int, max_in_flight: int, *,
+              send: Callable[[range], Any], wait: Callable[[range, Any], list[Receipt]],
+              progress: Progress | None) -> list[Receipt]:
+    """Send chunk after chunk without waiting for each, so the node mines one while the next is signed, but keep
+    at most ``max_in_flight`` calls and (with a block gas limit) a block of gas unconfirmed: a node's pool is not
+    a queue of unbounded size, and automining anvil mines what fits when a transaction arrives and leaves the
+    rest pending. Receipts come back checked, in order. If sending fails, what was sent is seen mined first."""
+    sent: list[tuple[range, Any, int]] = []
+    receipts: list[Receipt] = []
+    in_flight = in_flight_gas = 0
+
+    def settle_oldest() -> None:
+        nonlocal in_flight, in_flight_gas
+        chunk, handle, gas = sent.pop(0)
+        receipts.extend(wait(chunk, handle))
+        in_flight -= len(chunk)
+        in_flight_gas -= gas
+        if progress:
+            progress(len(chunk))
+
+    try:
+        for chunk in chunks:
+            gas = sum(gases[i] for i in chunk)
+            while sent and (in_flight + len(chunk) > max_in_flight or (block_limit and in_flight_gas + gas > block_limit)):
+                settle_oldest()
+            sent.append((chunk, send(chunk), gas))
+            in_flight += len(chunk)
+            in_flight_gas += gas
+    except Exception:
+        for chunk, handle, _ in sent:  # what was sent is on its way: see it mined before reporting
+            wait(chunk, handle)
+        raise
     while sent:
         settle_oldest()
     return receipts
