@@ -153,8 +153,7 @@ class CreditBatchTree:
     def write_claims(self, path: str | Path) -> Path:
         """One JSON line per entry with its proof: what each individual needs to claim by himself."""
         path = Path(path)
-        proofs = self.tree.all_proofs() if hasattr(self.tree, "all_proofs") else [self.proof(i) for i in
-                                                                                  range(len(self.entries))]
+        proofs = self.tree.all_proofs()
         with path.open("w", encoding="utf-8") as handle:
             for e, proof in zip(self.entries, proofs):
                 handle.write(json.dumps({"batchId": self.batch_id, "index": e.index, "account": e.account,

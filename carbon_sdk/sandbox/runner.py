@@ -51,7 +51,7 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 SANDBOX_BLOCK_GAS = 300_000_000  # the sandbox's own chain; every transaction still fits the devnet's 30M
 CALL_PHASE = 3_600  # seconds of chain time the call auction stays open (moved on by the devnet's clock)
 SESSION = 86_400
-GAS = {"deposit": 160_000, "place": 2_500_000, "approve": 80_000, "buy": 200_000, "cover": 120_000,
+GAS = {"deposit": 160_000, "approve": 80_000, "buy": 200_000, "cover": 120_000,
        "withdraw": 120_000, "sell": 200_000, "issue": 150_000}
 
 
@@ -380,7 +380,8 @@ class Simulation:
         movers = [a for a in self.agents if abs(need[a.name]) >= rules.lot_t]
         self.rng.shuffle(movers)
         exchange = self.regulator.exchange.contract
-        items: list[tuple[str, Call]] = []
+        deposits: list[tuple[str, Call]] = []
+        orders: list[tuple[str, Call]] = []
         tick = max(1, round(price / rules.tick))
         for a in movers[:rules.continuous_orders]:
             key, lots = self.firm_keys[a.name], math.floor(abs(need[a.name]) / rules.lot_t)
@@ -388,27 +389,22 @@ class Simulation:
             if need[a.name] > 0:  # a buyer: bids a little above the price
                 t = tick + spread
                 cash = m.value(lots, t) * (10_000 + s.policy.buyer_fee_bps) // 10_000 + 1
-                items += [(key, self._approve(settlement, cash)),
-                          (key, exchange.tx("deposit", settlement, cash, gas=GAS["deposit"])),
-                          (key, exchange.tx("placeOrder", m.id, OrderSpec(Side.BID, lots, t).encode(), 32,
-                                            gas=GAS["place"]))]
+                deposits += [(key, self._approve(settlement, cash)),
+                             (key, exchange.tx("deposit", settlement, cash, gas=GAS["deposit"]))]
+                orders.append((key, exchange.tx("placeOrder", m.id, OrderSpec(Side.BID, lots, t).encode(), 32)))
             else:
                 t = max(1, tick - spread)
                 lots = min(lots, wallet[self.firm_address[a.name]] // m.lot_size)
                 if lots <= 0:
                     continue
-                items += [(key, self._approve(token, lots * m.lot_size)),
-                          (key, exchange.tx("deposit", token, lots * m.lot_size, gas=GAS["deposit"])),
-                          (key, exchange.tx("placeOrder", m.id, OrderSpec(Side.ASK, lots, t).encode(), 32,
-                                            gas=GAS["place"]))]
-        deposits = [i for i in items if i[1].gas != GAS["place"]]
-        orders = [i for i in items if i[1].gas == GAS["place"]]
+                deposits += [(key, self._approve(token, lots * m.lot_size)),
+                             (key, exchange.tx("deposit", token, lots * m.lot_size, gas=GAS["deposit"]))]
+                orders.append((key, exchange.tx("placeOrder", m.id, OrderSpec(Side.ASK, lots, t).encode(), 32)))
         if deposits:
             transact_from_many(self.url, self.chain_id, deposits)
         advance = self._counter(f"period {k + 1}: continuous orders", len(orders))
-        for key, call in orders:  # one at a time: each may fill the ones before it, in a fixed order
-            transact_from_many(self.url, self.chain_id, [(key, dataclasses.replace(call, gas=None))],
-                               progress=advance)
+        for item in orders:  # one at a time (estimated once its deposit is in): a fixed time priority
+            transact_from_many(self.url, self.chain_id, [item], progress=advance)
 
     def withdraw_all(self, m: Any, token: str, settlement: str) -> None:
         exchange = self.regulator.exchange
@@ -550,13 +546,12 @@ class Simulation:
             if t["period"] == k + 1:
                 bought[t["buyer"]] += t["tonnes"]
                 sold[t["seller"]] += t["tonnes"]
-        allocations = {a["recipient"]: a["amount"] for a in self.regulator.allowances.allocations(3001 + k)} \
-            if hasattr(self.regulator.allowances, "allocations") else {}
+        allocations = {a["recipient"]: a["amount"] for a in self.regulator.allowances.allocations(3001 + k)}
         for row in rows:
             row["bought_t"] = round(bought[row["enterprise"]], 6)
             row["sold_t"] = round(sold[row["enterprise"]], 6)
             address = self.firm_address[row["enterprise"]]
-            row["allocated_t"] = allocations.get(address, 0) / GRAMS if allocations else 0.0
+            row["allocated_t"] = allocations.get(address, 0) / GRAMS
 
     # -- individuals ---------------------------------------------------------------------------------------------
 
