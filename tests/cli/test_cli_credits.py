@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_runner
 from click.testing import CliRunner
 from eth_account import Account
 
@@ -27,10 +28,6 @@ PERIOD = 2025
 WEEK = ("2025-03-03T00:00:00Z", "2025-03-10T00:00:00Z")
 
 
-def key_of(client) -> str:
-    return client.sender.signer._account.key.hex()
-
-
 @pytest.fixture(scope="module")
 def manifest_path(market, tmp_path_factory) -> Path:
     return market.manifest.save(tmp_path_factory.mktemp("cli-credits") / "manifest.json")
@@ -39,17 +36,7 @@ def manifest_path(market, tmp_path_factory) -> Path:
 @pytest.fixture
 def carbon(market, manifest_path):
     """``carbon(*args, key=client, ok=True)``: run the CLI, check its exit code, return its output."""
-    runner = CliRunner()
-
-    def run(*args, key=None, ok: bool = True) -> str:
-        env = {"CARBON_MANIFEST": str(manifest_path), "CARBON_RPC_URL": market.url, "COLUMNS": "250",
-               "CARBON_PRIVATE_KEY": key_of(key if key is not None else market.regulator)}
-        result = runner.invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        assert "Traceback" not in result.output
-        return result.output
-
-    return run
+    return cli_runner(market, manifest_path)
 
 
 _apps = itertools.count(1)

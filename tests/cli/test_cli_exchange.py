@@ -10,15 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import cli_runner
 
-from carbon_sdk.cli import main
 from carbon_sdk.exchange import SessionPhase
 from carbon_sdk.units import tonnes
-
-
-def key_of(client) -> str:
-    return client.sender.signer._account.key.hex()
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +24,7 @@ def manifest_path(market, tmp_path_factory) -> Path:
 @pytest.fixture
 def carbon(market, manifest_path):
     """``carbon(*args, key=client, ok=True)``: run the CLI, check its exit code, return its output."""
-    runner = CliRunner()
-
-    def run(*args, key=None, ok: bool = True) -> str:
-        env = {"CARBON_MANIFEST": str(manifest_path), "CARBON_RPC_URL": market.url, "COLUMNS": "250",
-               "CARBON_PRIVATE_KEY": key_of(key if key is not None else market.regulator)}
-        result = runner.invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        assert "Traceback" not in result.output
-        return result.output
-
-    return run
+    return cli_runner(market, manifest_path)
 
 
 def write(path: Path, text: str) -> str:
