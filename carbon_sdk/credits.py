@@ -17,6 +17,10 @@
     alice_client.credits.redeem(platform.address, merchant, tonnes("0.05"), receipt="till 42 #1007")
     alice_client.credits.donate(project_id=7, amount=tonnes("0.01"))
 
+    # Signed desk orders, settled 200 per transaction by the platform (carbon_sdk.desk_orders):
+    signed = alice_client.credits.sign_desk_order(alice_client.credits.desk_order(platform.address, "sell", amount))
+    platform.credits.settle_desk_orders([signed, ...], permits=[...])
+
 A batch is one OpenZeppelin StandardMerkleTree of ``(uint256 index, address account, uint128 amount,
 uint128 deficit, uint256 batchId, address manager, uint256 chainId)``: a leaf is valid for one account, in one
 batch, of one deployment on one chain.
@@ -29,10 +33,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from carbon_sdk.activities import BatchTotals
 from carbon_sdk.coin import to_bytes32
+from carbon_sdk.desk_orders import (
+    BUY_AND_COVER,
+    KINDS,
+    SELL,
+    DeskOrder,
+    SettlementPermit,
+    SignedDeskOrder,
+    chunk_with_permits,
+    settle_gas,
+    desk_domain,
+    sign_desk_order,
+)
 from carbon_sdk.economics import Number, PlatformPrices, platform_prices
 from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.merkle import StandardMerkleTree
@@ -197,6 +213,7 @@ class DeskTrade:
     price: int  # settlement units per whole credit
     paid: int  # settlement units
     tx_hash: str
+    covered: int = 0  # PCC units surrendered against a deficit right after the purchase (a buy-and-cover order)
 
 
 @dataclass(frozen=True)
@@ -522,6 +539,76 @@ class CreditsModule:
         args = self.contract.event_args(tx, "CreditsDonated")
         return Donation(args["projectId"], args["donor"], args["beneficiary"], args["amount"], tx.tx_hash)
 
+    # -- signed desk orders (carbon_sdk.desk_orders) ---------------------------------------------------------
+
+    def order_nonce(self, holder: str) -> int:
+        """The nonce ``holder``'s next desk order must carry."""
+        return int(self.contract.call("nonces", checked_address(holder, "holder")))
+
+    @property
+    def order_domain(self) -> bytes:
+        """The EIP-712 domain separator desk orders of this deployment are signed in."""
+        return desk_domain(self.contract.address, self._client.chain_id)
+
+    def desk_order(self, platform: str, kind: str | int, amount: int, *, limit_price: int | None = None,
+                   period: int = 0, valid_for: int = 3_600, nonce: int | None = None) -> DeskOrder:
+        """An order of this client's account (unsigned): ``kind`` "sell", "buy" or "buy-and-cover" (with the
+        deficit's ``period``). By default its limit is the price posted now, its nonce the next one on chain and
+        it is valid for an hour of chain time."""
+        code = KINDS.get(kind, kind) if isinstance(kind, str) else kind
+        if code not in KINDS.values():
+            raise InvalidInput(f"order kind must be one of {sorted(KINDS)}, not {kind!r}")
+        platform = checked_address(platform, "platform")
+        if limit_price is None:
+            posted = self.prices(platform)
+            limit_price = posted.buy_back if code == SELL else posted.sale
+            if limit_price == 0:
+                raise contract_error("CreditsDeskClosed", platform=platform)
+        me = self._client.address
+        return DeskOrder(me, platform, code, checked_amount(amount, "amount"), limit_price,
+                         self.order_nonce(me) if nonce is None else nonce,
+                         self._client.chain_time() + checked_amount(valid_for, "valid_for"), period)
+
+    def sign_desk_order(self, order: DeskOrder) -> SignedDeskOrder:
+        """Sign ``order`` with this client's key (it must be the order's holder). Sends nothing."""
+        sender = self._client._require_sender()
+        if order.holder != sender.address:
+            raise InvalidInput(f"this client's key is {sender.address}'s, not the order holder {order.holder}'s")
+        return sign_desk_order(sender.signer.signing_key, order, self.order_domain)
+
+    def settle_desk_orders(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit] = (), *,
+                           progress: Progress | None = None) -> list[DeskTrade]:
+        """Settle holders' signed orders at this platform's desk, ``MAX_DESK_ORDERS`` per transaction, relaying
+        ``permits`` with each owner's first order. Every order is checked first (this platform's, a valid
+        signature of its holder for this deployment, not expired, nonces in sequence): a bad one raises
+        InvalidInput naming it and nothing is sent. Returns the trades, in order (``covered`` set for
+        buy-and-cover orders)."""
+        me = self._client.address
+        domain, now = self.order_domain, self._client.chain_time()
+        holders = sorted({o.order.holder for o in orders})
+        expected = dict(zip(holders, (int(n) for n in self.contract.call_many("nonces", [(h,) for h in holders]))))
+        for n, signed in enumerate(orders):
+            o = signed.order
+            where = f"desk order {n} ({o.holder}, nonce {o.nonce})"
+            if o.platform != me:
+                raise InvalidInput(f"{where} is for platform {o.platform}, not this one ({me})")
+            if o.deadline < now:
+                raise InvalidInput(f"{where} expired at {o.deadline} (chain time {now})")
+            if o.nonce != expected[o.holder]:
+                raise InvalidInput(f"{where}: the holder's next nonce is {expected[o.holder]}")
+            expected[o.holder] += 1
+            if signed.signer(domain) != o.holder:
+                raise InvalidInput(f"{where} is not signed by its holder for this deployment")
+        manager = self.contract.address
+        for n, p in enumerate(permits):
+            if p.spender != manager:
+                raise InvalidInput(f"permit {n} ({p.owner}) is for spender {p.spender}, not the credit manager")
+        chunks = chunk_with_permits(orders, permits)
+        calls = [self.contract.tx("settleDeskOrders", [o.as_abi() for o in c], [p.as_abi() for p in ps],
+                                  gas=settle_gas(c, ps)) for c, ps in chunks]
+        receipts = self._client.transact_many(calls, progress=per_item([c for c, _ in chunks], progress))
+        return [trade for r in receipts for trade in desk_trades(r, manager)]
+
     # -- internals ----------------------------------------------------------------------------------------
 
     @property
@@ -533,6 +620,37 @@ class CreditsModule:
         held = self.balance(me)
         if held < amount:
             raise contract_error("ERC20InsufficientBalance", sender=me, balance=held, needed=amount)
+
+
+_TOPIC = {name: "0x" + keccak(text=signature).hex() for name, signature in {
+    "sell": "SoldToPlatform(address,address,uint256,uint256,uint256)",
+    "buy": "BoughtFromPlatform(address,address,uint256,uint256,uint256)",
+    "cover": "DeficitCovered(uint16,address,uint256,uint256)"}.items()}
+
+
+def desk_trades(receipt: Any, manager: str) -> list[DeskTrade]:
+    """The desk trades in a receipt, read straight from the three events' fixed layouts (a receipt of 200
+    orders holds about a thousand logs; the general decoder would take most of a second)."""
+    trades: list[DeskTrade] = []
+    wanted = manager.lower()
+    for log in receipt.logs:
+        topics = log["topics"]
+        if log["address"].lower() != wanted or not topics:
+            continue
+        topic = topics[0]
+        if topic == _TOPIC["sell"] or topic == _TOPIC["buy"]:
+            data = bytes.fromhex(log["data"][2:])
+            amount, price, paid = (int.from_bytes(data[i:i + 32], "big") for i in (0, 32, 64))
+            trades.append(DeskTrade("sell" if topic == _TOPIC["sell"] else "buy",
+                                    to_checksum_address("0x" + topics[1][-40:]),
+                                    to_checksum_address("0x" + topics[2][-40:]), amount, price, paid,
+                                    receipt.tx_hash))
+        elif topic == _TOPIC["cover"] and trades and trades[-1].side == "buy":
+            amount = int(log["data"][2:66], 16)
+            last = trades[-1]
+            trades[-1] = DeskTrade(last.side, last.platform, last.account, last.amount, last.price, last.paid,
+                                   last.tx_hash, covered=amount)
+    return trades
 
 
 def _project_id(project_id: int) -> int:

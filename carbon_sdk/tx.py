@@ -121,6 +121,11 @@ class LocalSigner:
         self.address: str = self._account.address
         self._key = coincurve.PrivateKey(bytes(self._account.key))
 
+    @property
+    def signing_key(self) -> coincurve.PrivateKey:
+        """The key, for signing messages other than transactions (EIP-712 orders and permits)."""
+        return self._key
+
     def sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
         if tx.get("type") != 2 or tx.get("accessList"):
             signed = self._account.sign_transaction(tx)

@@ -271,6 +271,7 @@ def bench_credits(devnet: Devnet, manifest, regulator: CarbonClient, entries: in
     bulk = platform.transact(credits.contract.tx("claimMany", batch_id, [batch.claim_args(i) for i in range(2, 200)]))
     depth = len(tree.get_proof(0))
     uses = bench_credit_uses(devnet, manifest, regulator, platform, people[:4])
+    uses += bench_desk_orders(devnet, manifest, regulator, platform)
     pipeline_seconds, records, accounts = bench_credit_pipeline(platform, quick=entries < 1_000_000)
     return uses + [
         Row("credit_pipeline_1m_records_seconds", f"off chain to chain: {records:,} activity records of {accounts:,} "
@@ -328,6 +329,61 @@ def bench_credit_uses(devnet: Devnet, manifest, regulator: CarbonClient, platfor
         Row("credit_donate", "personal credits donated to a welfare project (burned, retired in its name)", "gas",
             donate, "—", "", None),
     ]
+
+
+def bench_desk_orders(devnet: Devnet, manifest, regulator: CarbonClient, platform: CarbonClient,
+                      size: int = 200) -> list[Row]:
+    """Signed desk orders settled by the platform, ``size`` per transaction, at their dearest: every holder
+    new to the desk (first nonce, first settlement balance), every buyer's permit relayed with its order."""
+    from carbon_sdk.desk_orders import BUY_AND_COVER, SELL, DeskOrder, desk_domain, sign_desk_order
+    from carbon_sdk.settlement import UNLIMITED
+
+    sellers, buyers = [Account.create() for _ in range(size)], [Account.create() for _ in range(size)]
+    platform.registry.enrol_batch([a.address for a in sellers + buyers], Role.INDIVIDUAL)
+    period = 2026
+    regulator.credits.set_offset_ratio(period, delta_bps=5_000)
+    regulator.credits.set_issuance_ceiling(period, platform.address, tonnes(10_000))
+    batch = platform.credits.build_batch([(a.address, tonnes(1), 0) for a in sellers] +
+                                         [(a.address, 0, tonnes(1)) for a in buyers])
+    platform.credits.commit_batch(batch, period=period, methodology=1)
+    platform.credits.claim_many(batch)
+    started = platform.block_number()
+    platform.settlement.issue_many({a.address: 10**6 for a in buyers}, fiat_reference="bench wallets")
+    issue_gas = _gas_since(platform, started)
+    manager = platform.credits.contract.address
+    domain = desk_domain(manager, platform.chain_id)
+    deadline = platform.chain_time() + 3_600
+    prices = platform.credits.prices(platform.address)
+    sells = [sign_desk_order(a.key, DeskOrder(a.address, platform.address, SELL, tonnes("0.5"), prices.buy_back, 0,
+                                              deadline), domain) for a in sellers]
+    buys = [sign_desk_order(a.key, DeskOrder(a.address, platform.address, BUY_AND_COVER, tonnes("0.25"), prices.sale,
+                                             0, deadline, period), domain) for a in buyers]
+    permits = [CarbonClient(devnet.rpc_url, manifest, a.key).settlement.sign_permit(manager, UNLIMITED) for a in buyers]
+    started = platform.block_number()
+    platform.credits.settle_desk_orders(sells)
+    sell_gas = _gas_since(platform, started)
+    started = platform.block_number()
+    platform.credits.settle_desk_orders(buys, permits=permits)
+    buy_gas = _gas_since(platform, started)
+    return [
+        Row("credit_desk_order_sell", f"signed desk sale settled by the platform, per order ({size} settled in bulk) "
+            "(a new holder: signature, nonce, PCC to the platform, its first settlement balance)", "gas",
+            sell_gas / size, "—", "", None),
+        Row("credit_desk_order_buy_and_cover", f"signed desk purchase and deficit cover, per order ({size} settled in bulk, "
+            "within 25M gas a call), with the buyer's EIP-2612 permit relayed (a new holder)", "gas", buy_gas / size, "—", "", None),
+        Row("settlement_issue_many_per_recipient", f"settlement tokens issued to {size} new holders in one "
+            "issueMany, per recipient", "gas", issue_gas / size, "—", "", None),
+    ]
+
+
+def _gas_since(client: CarbonClient, block: int) -> int:
+    """Gas used by the client's own transactions in the blocks after ``block``."""
+    total = 0
+    for number in range(block + 1, client.block_number() + 1):
+        for tx in client.rpc.call("eth_getBlockByNumber", [hex(number), True])["transactions"]:
+            if tx["from"].lower() == client.address.lower():
+                total += int(client.rpc.call("eth_getTransactionReceipt", [tx["hash"]])["gasUsed"], 16)
+    return total
 
 
 def bench_credit_pipeline(platform: CarbonClient, *, quick: bool) -> tuple[float, int, int]:

@@ -2,11 +2,16 @@
 pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {
-    CreditBatch, CreditClaim, ICreditManager, MethodologyRecord, PostedPrices, WelfareProject
+    CreditBatch, CreditClaim, DeskOrder, ICreditManager, MethodologyRecord, PostedPrices, SettlementPermit,
+    SignedDeskOrder, WelfareProject
 } from "../interfaces/ICreditManager.sol";
 import {IConsortiumRegistry, MemberStatus, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
@@ -25,12 +30,20 @@ import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
  * Using credits: every payment is a transfer of the settlement token between members (platform to seller or
  * merchant, buyer to platform) that this contract makes as an approved spender; it never holds any.
  */
-contract CreditManager is ICreditManager, PermissionedERC20 {
+contract CreditManager is ICreditManager, PermissionedERC20, EIP712, Nonces {
     using SafeERC20 for IERC20;
 
     uint16 private constant _BPS = 10_000;
     uint256 private constant _UNIT = 1e6; // PCC units per whole credit (1 tCO2e): prices are per whole credit
     uint256 public constant MAX_CLAIMS = 200;
+    uint256 public constant MAX_DESK_ORDERS = 200;
+    uint8 private constant _SELL = 0;
+    uint8 private constant _BUY = 1;
+    uint8 private constant _BUY_AND_COVER = 2;
+    bytes32 private constant _DESK_ORDER_TYPEHASH = keccak256(
+        "DeskOrder(address holder,address platform,uint8 kind,uint16 period,uint128 amount,uint128 limitPrice,"
+        "uint64 nonce,uint64 deadline)"
+    );
 
     struct Issuance {
         uint128 committed;
@@ -58,6 +71,7 @@ contract CreditManager is ICreditManager, PermissionedERC20 {
 
     constructor(IConsortiumRegistry registry_, IERC20 settlement_)
         PermissionedERC20(registry_, "Personal Carbon Credit", "PCC", 6)
+        EIP712("CreditManager", "1")
     {
         _settlement = settlement_;
     }
@@ -180,15 +194,7 @@ contract CreditManager is ICreditManager, PermissionedERC20 {
 
     /// @inheritdoc ICreditManager
     function coverDeficit(uint16 period, uint256 amount) external {
-        Deficit storage d = _deficits[period][msg.sender];
-        uint256 outstanding = d.owed - d.covered;
-        if (outstanding == 0) revert CreditsNothingToCover(period, msg.sender);
-        if (amount == 0 || amount > outstanding) {
-            revert CreditsCoverExceedsDeficit(period, msg.sender, outstanding, amount);
-        }
-        d.covered += uint128(amount);
-        _burn(msg.sender, amount); // reverts with ERC20InsufficientBalance if the caller holds less
-        emit DeficitCovered(period, msg.sender, amount, outstanding - amount);
+        _cover(period, msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- using credits
@@ -199,13 +205,7 @@ contract CreditManager is ICreditManager, PermissionedERC20 {
         onlyActive
         returns (uint256 paid)
     {
-        uint256 price = _prices[platform].buyBack;
-        if (price == 0) revert CreditsDeskClosed(platform);
-        if (price < minPrice) revert CreditsPriceMoved(platform, price, minPrice);
-        paid = _payment(amount, price, Math.Rounding.Floor);
-        _transfer(msg.sender, platform, amount); // reverts if the seller holds less
-        _settlement.safeTransferFrom(platform, msg.sender, paid); // reverts if the platform has not funded it
-        emit SoldToPlatform(platform, msg.sender, amount, price, paid);
+        return _sell(msg.sender, platform, amount, minPrice);
     }
 
     /// @inheritdoc ICreditManager
@@ -214,13 +214,45 @@ contract CreditManager is ICreditManager, PermissionedERC20 {
         onlyActive
         returns (uint256 paid)
     {
-        uint256 price = _prices[platform].sale;
-        if (price == 0) revert CreditsDeskClosed(platform);
-        if (price > maxPrice) revert CreditsPriceMoved(platform, price, maxPrice);
-        paid = _payment(amount, price, Math.Rounding.Ceil);
-        _settlement.safeTransferFrom(msg.sender, platform, paid);
-        _transfer(platform, msg.sender, amount); // reverts if the platform holds less
-        emit BoughtFromPlatform(platform, msg.sender, amount, price, paid);
+        return _buy(msg.sender, platform, amount, maxPrice);
+    }
+
+    /// @inheritdoc ICreditManager
+    function settleDeskOrders(SignedDeskOrder[] calldata orders, SettlementPermit[] calldata permits)
+        external
+        onlyRole(Role.PLATFORM)
+    {
+        uint256 size = orders.length;
+        if (size + permits.length == 0 || size > MAX_DESK_ORDERS) revert CreditsBatchSize(size, MAX_DESK_ORDERS);
+        if (permits.length > MAX_DESK_ORDERS) revert CreditsBatchSize(permits.length, MAX_DESK_ORDERS);
+        for (uint256 i; i < permits.length; ++i) {
+            SettlementPermit calldata p = permits[i];
+            // A permit someone already relayed fails here; the allowance it gave stands, so carry on.
+            try IERC20Permit(address(_settlement)).permit(p.owner, address(this), p.value, p.deadline, p.v, p.r, p.s)
+            {} catch {}
+        }
+        for (uint256 i; i < size; ++i) {
+            SignedDeskOrder calldata signed = orders[i];
+            DeskOrder calldata o = signed.order;
+            if (o.platform != msg.sender) revert CreditsOrderPlatform(i, o.platform, msg.sender);
+            if (block.timestamp > o.deadline) revert CreditsOrderExpired(i, o.deadline);
+            (address signer, ECDSA.RecoverError failure,) =
+                ECDSA.tryRecover(deskOrderDigest(o), signed.v, signed.r, signed.s);
+            if (failure != ECDSA.RecoverError.NoError || signer != o.holder) {
+                revert CreditsOrderSignature(i, o.holder);
+            }
+            _useCheckedNonce(o.holder, o.nonce);
+            _requireActive(o.holder); // as {onlyActive} does for a holder's own call
+            if (o.kind == _SELL) {
+                _sell(o.holder, msg.sender, o.amount, o.limitPrice);
+            } else if (o.kind == _BUY || o.kind == _BUY_AND_COVER) {
+                _buy(o.holder, msg.sender, o.amount, o.limitPrice);
+                if (o.kind == _BUY_AND_COVER) _cover(o.period, o.holder, o.amount);
+            } else {
+                revert CreditsOrderKind(i, o.kind);
+            }
+            emit DeskOrderSettled(o.holder, msg.sender, o.nonce, o.kind);
+        }
     }
 
     /// @inheritdoc ICreditManager
@@ -251,6 +283,18 @@ contract CreditManager is ICreditManager, PermissionedERC20 {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @inheritdoc ICreditManager
+    function deskOrderDigest(DeskOrder calldata o) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(
+            _DESK_ORDER_TYPEHASH, o.holder, o.platform, o.kind, o.period, o.amount, o.limitPrice, o.nonce, o.deadline
+        )));
+    }
+
+    /// @inheritdoc ICreditManager
+    function nonces(address holder) public view override(ICreditManager, Nonces) returns (uint256) {
+        return super.nonces(holder);
+    }
 
     /// @inheritdoc ICreditManager
     function credit() external view returns (address) {
@@ -349,6 +393,39 @@ contract CreditManager is ICreditManager, PermissionedERC20 {
         if (amount != 0) _mint(account, amount);
         if (entry.deficit != 0) _recordDeficit(batch.period, account, entry.deficit);
         emit CreditsClaimed(batchId, account, index, amount, entry.deficit, msg.sender);
+    }
+
+    /// @dev `holder` sells `amount` to `platform` at its buy-back price, at least `minPrice`.
+    function _sell(address holder, address platform, uint256 amount, uint256 minPrice) private returns (uint256 paid) {
+        uint256 price = _prices[platform].buyBack;
+        if (price == 0) revert CreditsDeskClosed(platform);
+        if (price < minPrice) revert CreditsPriceMoved(platform, price, minPrice);
+        paid = _payment(amount, price, Math.Rounding.Floor);
+        _transfer(holder, platform, amount); // reverts if the seller holds less
+        _settlement.safeTransferFrom(platform, holder, paid); // reverts if the platform has not funded it
+        emit SoldToPlatform(platform, holder, amount, price, paid);
+    }
+
+    /// @dev `holder` buys `amount` from `platform` at its sale price, at most `maxPrice`.
+    function _buy(address holder, address platform, uint256 amount, uint256 maxPrice) private returns (uint256 paid) {
+        uint256 price = _prices[platform].sale;
+        if (price == 0) revert CreditsDeskClosed(platform);
+        if (price > maxPrice) revert CreditsPriceMoved(platform, price, maxPrice);
+        paid = _payment(amount, price, Math.Rounding.Ceil);
+        _settlement.safeTransferFrom(holder, platform, paid);
+        _transfer(platform, holder, amount); // reverts if the platform holds less
+        emit BoughtFromPlatform(platform, holder, amount, price, paid);
+    }
+
+    /// @dev Burns `amount` of `holder`'s credits against its outstanding deficit of `period`.
+    function _cover(uint16 period, address holder, uint256 amount) private {
+        Deficit storage d = _deficits[period][holder];
+        uint256 outstanding = d.owed - d.covered;
+        if (outstanding == 0) revert CreditsNothingToCover(period, holder);
+        if (amount == 0 || amount > outstanding) revert CreditsCoverExceedsDeficit(period, holder, outstanding, amount);
+        d.covered += uint128(amount);
+        _burn(holder, amount); // reverts with ERC20InsufficientBalance if the holder holds less
+        emit DeficitCovered(period, holder, amount, outstanding - amount);
     }
 
     function _recordDeficit(uint16 period, address account, uint256 grams) private {

@@ -26,6 +26,39 @@ struct PostedPrices {
     uint128 sale; // charged to a buyer of the platform's credits
 }
 
+/// @notice A desk trade that a holder signs (EIP-712, domain "CreditManager" version "1") and its platform
+/// settles in bulk ({ICreditManager-settleDeskOrders}): the holder needs no gas and sends no transaction, and
+/// its consent (kind, amount, price limit, platform) is checked on chain by its signature.
+struct DeskOrder {
+    address holder; // who signs, sells or buys
+    address platform; // the only platform that may settle it
+    uint8 kind; // 0 sell to the platform, 1 buy from it, 2 buy from it and cover the deficit of `period`
+    uint16 period; // the deficit's period (kind 2 only)
+    uint128 amount; // PCC units
+    uint128 limitPrice; // sell: the least buy-back price accepted; buy: the most sale price accepted
+    uint64 nonce; // the holder's next order nonce ({ICreditManager-nonces}): each order settles once, in order
+    uint64 deadline; // unix time after which the order is void
+}
+
+/// @notice A {DeskOrder} with its holder's secp256k1 signature of the EIP-712 digest.
+struct SignedDeskOrder {
+    DeskOrder order;
+    uint8 v;
+    bytes32 r;
+    bytes32 s;
+}
+
+/// @notice An EIP-2612 permit of the settlement token by `owner` for this contract, relayed with desk orders so
+/// a buyer never sends its own approval transaction.
+struct SettlementPermit {
+    address owner;
+    uint256 value;
+    uint256 deadline;
+    uint8 v;
+    bytes32 r;
+    bytes32 s;
+}
+
 /// @notice A registered public-welfare project (e.g. tree planting) that credits can be donated to.
 struct WelfareProject {
     address beneficiary; // who the retired credits are credited to
@@ -82,6 +115,10 @@ interface ICreditManager {
     error CreditsProjectExists(uint32 projectId);
     error CreditsProjectClosed(uint32 projectId);
     error CreditsZeroAddress();
+    error CreditsOrderExpired(uint256 index, uint64 deadline);
+    error CreditsOrderSignature(uint256 index, address holder);
+    error CreditsOrderPlatform(uint256 index, address platform, address caller);
+    error CreditsOrderKind(uint256 index, uint8 kind);
 
     event MethodologyRegistered(uint16 indexed version, bytes32 contentHash, string uri);
     event QuotaSet(uint16 indexed period, uint32 indexed region, uint256 perCapita);
@@ -106,6 +143,7 @@ interface ICreditManager {
         uint256 indexed redemptionId, address indexed holder, address indexed merchant, address platform,
         uint256 amount, uint256 merchantPaid, bytes32 receipt
     );
+    event DeskOrderSettled(address indexed holder, address indexed platform, uint64 nonce, uint8 kind);
     event CreditsDonated(
         uint32 indexed projectId, address indexed donor, address indexed beneficiary, uint256 amount
     );
@@ -162,6 +200,20 @@ interface ICreditManager {
     /// `maxPrice`; the caller pays `amount × price / 10^6` settlement units (rounded up), approved to this
     /// contract beforehand.
     function buyFromPlatform(address platform, uint256 amount, uint256 maxPrice) external returns (uint256 paid);
+
+    /// @notice Settles desk orders signed by their holders (the caller, an active PLATFORM, must be each order's
+    /// platform; at most 200 orders and 200 permits): first relays `permits` (one that fails, e.g. because it
+    /// was already used, is skipped: the payment then needs an allowance as before), then settles each order
+    /// exactly as if its holder had called {sellToPlatform}, {buyFromPlatform} or both {buyFromPlatform} and
+    /// {coverDeficit}, at the posted prices within the order's limit. All or nothing: one invalid order (bad
+    /// signature, expired, wrong nonce, wrong platform, price beyond its limit, balance short) reverts the call.
+    function settleDeskOrders(SignedDeskOrder[] calldata orders, SettlementPermit[] calldata permits) external;
+
+    /// @notice The EIP-712 digest that `order`'s holder signs.
+    function deskOrderDigest(DeskOrder calldata order) external view returns (bytes32);
+
+    /// @notice The nonce `holder`'s next desk order must carry.
+    function nonces(address holder) external view returns (uint256);
 
     /// @notice Redeems (burns) `amount` PCC of the caller at `merchant`, under `platform`'s rules: the platform
     /// pays the merchant its rate (rounded down). `receipt` is the merchant's receipt or order id.

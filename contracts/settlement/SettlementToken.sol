@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {IConsortiumRegistry, Role} from "../interfaces/IConsortiumRegistry.sol";
 import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
 
@@ -9,11 +10,18 @@ import {PermissionedERC20} from "../tokens/PermissionedERC20.sol";
  * @title SettlementToken
  * @notice The market's means of payment, a stand-in for a digital currency: issued by PLATFORM members against
  * fiat at the rate this deployment records, redeemed by burning, and transferable only between accounts that
- * may trade ({PermissionedERC20}).
+ * may trade ({PermissionedERC20}). Holders can approve by signature (EIP-2612 {permit}), so a platform can relay
+ * its users' payments without their sending a transaction ({ICreditManager-settleDeskOrders}).
  */
-contract SettlementToken is PermissionedERC20 {
+contract SettlementToken is PermissionedERC20, ERC20Permit {
+    /// @notice The most recipients one {issueMany} takes.
+    uint256 public constant MAX_ISSUES = 200;
+
     /// @dev A zero amount was given.
     error SettlementZeroAmount();
+
+    /// @dev {issueMany} got `recipients` recipients and `amounts` amounts, or more than {MAX_ISSUES}.
+    error SettlementBatchSize(uint256 recipients, uint256 amounts);
 
     /// @dev `caller` is not the registry's debt recorder.
     error SettlementNotDebtRecorder(address caller);
@@ -41,7 +49,7 @@ contract SettlementToken is PermissionedERC20 {
         string memory fiatCurrency_,
         uint256 fiatRateNumerator_,
         uint256 fiatRateDenominator_
-    ) PermissionedERC20(registry_, name_, symbol_, decimals_) {
+    ) PermissionedERC20(registry_, name_, symbol_, decimals_) ERC20Permit(name_) {
         if (fiatRateNumerator_ == 0 || fiatRateDenominator_ == 0) revert SettlementZeroAmount();
         fiatCurrency = fiatCurrency_;
         fiatRateNumerator = fiatRateNumerator_;
@@ -59,6 +67,42 @@ contract SettlementToken is PermissionedERC20 {
         _requireActive(to);
         _mint(to, amount);
         emit Issued(to, amount, fiatValue(amount), fiatReference, msg.sender);
+    }
+
+    /// @notice Issues `amounts[i]` to each active member `recipients[i]` against one fiat deposit (reference
+    /// `fiatReference`), e.g. a platform topping up its users' wallets. Only active PLATFORMs; all or nothing.
+    function issueMany(address[] calldata recipients, uint256[] calldata amounts, bytes32 fiatReference)
+        external
+        onlyRole(Role.PLATFORM)
+    {
+        uint256 size = recipients.length;
+        if (size == 0 || size != amounts.length || size > MAX_ISSUES) revert SettlementBatchSize(size, amounts.length);
+        for (uint256 i; i < size; ++i) {
+            uint256 amount = amounts[i];
+            address to = recipients[i];
+            if (amount == 0) revert SettlementZeroAmount();
+            _requireActive(to);
+            _mint(to, amount);
+            emit Issued(to, amount, fiatValue(amount), fiatReference, msg.sender);
+        }
+    }
+
+    /// @inheritdoc PermissionedERC20
+    function decimals() public view override(ERC20, PermissionedERC20) returns (uint8) {
+        return super.decimals();
+    }
+
+    /// @dev The registry's transfer policy ({PermissionedERC20-_update}).
+    function _update(address from, address to, uint256 value) internal override(ERC20, PermissionedERC20) {
+        super._update(from, to, value);
+    }
+
+    /// @dev The spender must be allowed to trade ({PermissionedERC20-_spendAllowance}).
+    function _spendAllowance(address owner, address spender, uint256 value)
+        internal
+        override(ERC20, PermissionedERC20)
+    {
+        super._spendAllowance(owner, spender, value);
     }
 
     /**

@@ -1,0 +1,369 @@
+"""Signed desk orders: holders sign (EIP-712), their platform settles them in bulk; buyers approve by EIP-2612
+permit. The SDK's signatures match eth-account's and the contract's digest; settlement moves exactly what a
+holder's own calls would; every refusal, by the SDK or by the chain, leaves all balances, deficits and nonces
+as they were; and the holders themselves send no transaction at all."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from carbon_sdk import Role, errors
+from carbon_sdk.credits import desk_payment
+from carbon_sdk.desk_orders import (
+    BUY,
+    BUY_AND_COVER,
+    SELL,
+    DeskOrder,
+    CALL_GAS_BUDGET,
+    chunk_with_permits,
+    desk_domain,
+    load_orders,
+    save_orders,
+    settle_gas,
+    sign_desk_order,
+    sign_permit,
+)
+from carbon_sdk.units import tonnes
+
+PERIOD = 2041
+BUY_BACK, SALE = 1_000, 2_500  # 10.00 and 25.00 per tonne (2 decimals)
+DELTA_BPS = 5_000
+
+
+@pytest.fixture(scope="module")
+def world(market):
+    regulator = market.regulator
+    admin = Account.create()
+    regulator.registry.register_organisation("Orders App", admin.address, Role.PLATFORM,
+                                             allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
+    platform = market.client(admin)
+    sellers = [Account.create() for _ in range(3)]
+    debtors = [Account.create() for _ in range(3)]
+    people = sellers + debtors
+    platform.registry.enrol_batch([p.address for p in people], Role.INDIVIDUAL)
+    regulator.credits.register_methodology(1, b"orders methodology")
+    regulator.credits.set_offset_ratio(PERIOD, delta_bps=DELTA_BPS)
+    regulator.credits.set_issuance_ceiling(PERIOD, platform.address, tonnes(100))
+    entries = [(p.address, tonnes(2), 0) for p in sellers] + [(p.address, 0, tonnes(1)) for p in debtors]
+    batch = platform.credits.build_batch(entries)
+    platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
+    platform.credits.claim_many(batch)
+    platform.settlement.issue(platform.address, 10_000_000, fiat_reference="desk float")
+    platform.settlement.issue_many({p.address: 5_000 for p in debtors}, fiat_reference="wallet top-ups")
+    platform.credits.post_prices(BUY_BACK, SALE)
+    platform.credits.fund_desk(10_000_000)
+    other = market.platform()
+    return {"market": market, "platform": platform, "sellers": sellers, "debtors": debtors, "people": people,
+            "other": other, "domain": desk_domain(platform.credits.contract.address, platform.chain_id)}
+
+
+def snapshot(world) -> dict:
+    platform = world["platform"]
+    credits, settlement = platform.credits, platform.settlement
+    parties = [p.address for p in world["people"]] + [platform.address]
+    return {"pcc": [credits.balance(a) for a in parties], "cash": [settlement.balance(a) for a in parties],
+            "supply": credits.token.call("totalSupply"),
+            "deficits": [credits.deficit(PERIOD, p.address) for p in world["debtors"]],
+            "nonces": [credits.order_nonce(a) for a in parties],
+            "allowances": [settlement.contract.call("allowance", p.address, credits.contract.address)
+                           for p in world["debtors"]],
+            "tx_counts": [platform.rpc.call("eth_getTransactionCount", [a, "latest"]) for a in parties[:-1]]}
+
+
+def order(world, holder, kind, amount, *, limit=None, nonce=None, deadline=None, platform=None, period=0):
+    client = world["platform"]
+    return DeskOrder(holder.address, platform or client.address, kind, amount,
+                     limit if limit is not None else (BUY_BACK if kind == SELL else SALE),
+                     client.credits.order_nonce(holder.address) if nonce is None else nonce,
+                     deadline if deadline is not None else client.chain_time() + 3_600,
+                     period if period or kind != BUY_AND_COVER else PERIOD)
+
+
+def signed(world, holder, *args, **options):
+    return sign_desk_order(holder.key, order(world, holder, *args, **options), world["domain"])
+
+
+def permit_of(world, holder, value=2**256 - 1):
+    platform = world["platform"]
+    return sign_permit(holder.key, owner=holder.address, spender=platform.credits.contract.address, value=value,
+                       nonce=platform.settlement.permit_nonce(holder.address), deadline=platform.chain_time() + 3_600,
+                       domain=platform.settlement.permit_domain())
+
+
+def raw_settle(client, orders, permits=()):
+    """Past the SDK's checks, with a fixed gas limit: the chain itself decides."""
+    call = client.credits.contract.tx("settleDeskOrders", [o.as_abi() for o in orders], [p.as_abi() for p in permits])
+    return client.transact(dataclasses.replace(call, gas=5_000_000))
+
+
+# -- signatures ------------------------------------------------------------------------------------------------
+
+def test_desk_order_digest_and_signature_match_the_contract_and_eth_account(world):
+    platform, alice = world["platform"], world["sellers"][0]
+    o = order(world, alice, SELL, tonnes("0.5"))
+    manager = platform.credits.contract
+    typed = {
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                                   {"name": "chainId", "type": "uint256"},
+                                   {"name": "verifyingContract", "type": "address"}],
+                  "DeskOrder": [{"name": n, "type": t} for n, t in (
+                      ("holder", "address"), ("platform", "address"), ("kind", "uint8"), ("period", "uint16"),
+                      ("amount", "uint128"), ("limitPrice", "uint128"), ("nonce", "uint64"), ("deadline", "uint64"))]},
+        "primaryType": "DeskOrder",
+        "domain": {"name": "CreditManager", "version": "1", "chainId": platform.chain_id,
+                   "verifyingContract": manager.address},
+        "message": {"holder": o.holder, "platform": o.platform, "kind": o.kind, "period": o.period,
+                    "amount": o.amount, "limitPrice": o.limit_price, "nonce": o.nonce, "deadline": o.deadline},
+    }
+    reference = Account.sign_message(encode_typed_data(full_message=typed), alice.key)
+    ours = sign_desk_order(alice.key, o, world["domain"])
+    assert (ours.v, int.from_bytes(ours.r, "big"), int.from_bytes(ours.s, "big")) == \
+        (reference.v, reference.r, reference.s)
+    assert manager.call("deskOrderDigest", o.as_abi()) == bytes(reference.message_hash)
+    assert ours.signer(world["domain"]) == alice.address
+    other_domain = desk_domain(world["other"].address, platform.chain_id)  # another contract: another signer
+    assert ours.signer(other_domain) != alice.address
+
+
+def test_permit_signature_matches_eth_account(world):
+    platform, bob = world["platform"], world["debtors"][0]
+    token = platform.settlement.contract
+    p = sign_permit(bob.key, owner=bob.address, spender=platform.credits.contract.address, value=123, nonce=7,
+                    deadline=999, domain=platform.settlement.permit_domain())
+    typed = {
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                                   {"name": "chainId", "type": "uint256"},
+                                   {"name": "verifyingContract", "type": "address"}],
+                  "Permit": [{"name": n, "type": t} for n, t in (("owner", "address"), ("spender", "address"),
+                                                                  ("value", "uint256"), ("nonce", "uint256"),
+                                                                  ("deadline", "uint256"))]},
+        "primaryType": "Permit",
+        "domain": {"name": token.call("name"), "version": "1", "chainId": platform.chain_id,
+                   "verifyingContract": token.address},
+        "message": {"owner": bob.address, "spender": platform.credits.contract.address, "value": 123, "nonce": 7,
+                    "deadline": 999},
+    }
+    reference = Account.sign_message(encode_typed_data(full_message=typed), bob.key)
+    assert (p.v, int.from_bytes(p.r, "big"), int.from_bytes(p.s, "big")) == (reference.v, reference.r, reference.s)
+    assert token.call("DOMAIN_SEPARATOR") == platform.settlement.permit_domain()
+
+
+# -- settlement ------------------------------------------------------------------------------------------------
+
+def test_platform_settles_signed_sells_and_buy_and_cover_orders_the_holders_send_nothing(world):
+    platform = world["platform"]
+    (alice, ann, _), (bob, ben, _) = world["sellers"], world["debtors"]
+    before = snapshot(world)
+    stock = platform.credits.balance(platform.address)
+    orders = [signed(world, alice, SELL, tonnes("0.4")), signed(world, ann, SELL, tonnes("1.5")),
+              signed(world, bob, BUY_AND_COVER, tonnes("0.5")), signed(world, ben, BUY, tonnes("0.25"))]
+    trades = platform.credits.settle_desk_orders(orders, permits=[permit_of(world, bob), permit_of(world, ben)])
+    assert [(t.side, t.account, t.amount, t.covered) for t in trades] == [
+        ("sell", alice.address, tonnes("0.4"), 0), ("sell", ann.address, tonnes("1.5"), 0),
+        ("buy", bob.address, tonnes("0.5"), tonnes("0.5")), ("buy", ben.address, tonnes("0.25"), 0)]
+    assert [t.paid for t in trades] == [400, 1_500, desk_payment(tonnes("0.5"), SALE, round_up=True),
+                                        desk_payment(tonnes("0.25"), SALE, round_up=True)]
+    credits, cash = platform.credits, platform.settlement
+    assert credits.balance(alice.address) == tonnes("1.6") and cash.balance(alice.address) == 400
+    assert credits.balance(bob.address) == 0  # bought 0.5 and surrendered it at once
+    assert credits.deficit(PERIOD, bob.address) == {"owed": tonnes("0.5"), "covered": tonnes("0.5"), "outstanding": 0}
+    assert credits.balance(ben.address) == tonnes("0.25") and cash.balance(ben.address) == 5_000 - 625
+    assert credits.balance(platform.address) == stock + tonnes("1.9") - tonnes("0.75")
+    assert credits.token.call("totalSupply") == before["supply"] - tonnes("0.5")  # only the cover burned
+    for who in (alice, ann, bob, ben):
+        assert credits.order_nonce(who.address) == 1
+    after = snapshot(world)
+    assert after["tx_counts"] == before["tx_counts"]  # no holder sent a transaction
+    assert platform.settlement.contract.call("allowance", bob.address, credits.contract.address) == 2**256 - 1
+
+
+def test_a_relayed_permit_used_twice_is_skipped_and_the_allowance_stands(world):
+    platform, ben = world["platform"], world["debtors"][1]
+    permit = permit_of(world, ben, value=10**9)
+    platform.credits.settle_desk_orders([], permits=[permit])  # a permit alone
+    assert platform.settlement.contract.call("allowance", ben.address, platform.credits.contract.address) == 10**9
+    trades = platform.credits.settle_desk_orders([signed(world, ben, BUY, tonnes("0.1"))], permits=[permit])
+    assert trades[0].amount == tonnes("0.1")  # the stale permit was skipped, the payment drew the allowance
+
+
+@pytest.mark.parametrize("case", ["signature", "expired", "platform", "replay", "price", "kind", "balance",
+                                  "cover-too-much", "no-permit"])
+def test_chain_refuses_a_bad_order_and_the_whole_batch_changes_nothing(world, case):
+    platform, other = world["platform"], world["other"]
+    alice, carl = world["sellers"][0], world["debtors"][2]
+    good = signed(world, alice, SELL, tonnes("0.01"))
+    o = order(world, alice, SELL, tonnes("0.01"), nonce=good.order.nonce + 1)
+    expected, sender, orders = None, platform, None
+    if case == "signature":  # signed by someone else
+        bad = sign_desk_order(carl.key, o, world["domain"])
+        expected = errors.CreditsOrderSignature
+    elif case == "expired":
+        bad = sign_desk_order(alice.key, dataclasses.replace(o, deadline=platform.chain_time() - 1), world["domain"])
+        expected = errors.CreditsOrderExpired
+    elif case == "platform":  # settled by a platform it was not signed for
+        bad = sign_desk_order(alice.key, o, world["domain"])
+        sender, orders, expected = other, [bad], errors.CreditsOrderPlatform
+    elif case == "replay":  # the same order twice
+        bad, expected = good, errors.InvalidAccountNonce
+    elif case == "price":  # a buy-back above the posted one
+        bad = sign_desk_order(alice.key, dataclasses.replace(o, limit_price=BUY_BACK + 1), world["domain"])
+        expected = errors.CreditsPriceMoved
+    elif case == "kind":
+        bad = sign_desk_order(alice.key, o, world["domain"])
+        object.__setattr__(bad.order, "kind", 7)  # past the SDK's validation, re-signed below
+        bad = sign_desk_order(alice.key, bad.order, world["domain"])
+        expected = errors.CreditsOrderKind
+    elif case == "balance":
+        bad = sign_desk_order(alice.key, dataclasses.replace(o, amount=tonnes(50)), world["domain"])
+        expected = errors.ERC20InsufficientBalance
+    elif case == "cover-too-much":  # more than the deficit owed
+        ben = world["debtors"][1]  # owes 0.5 t, has an allowance
+        bad = signed(world, ben, BUY_AND_COVER, tonnes("0.6"))
+        expected = errors.CreditsCoverExceedsDeficit
+    elif case == "no-permit":  # a buyer that never approved the manager
+        bad = signed(world, carl, BUY, tonnes("0.1"))
+        expected = errors.ERC20InsufficientAllowance
+    before = snapshot(world)
+    with pytest.raises(expected) as refused:
+        raw_settle(sender, orders or [good, bad])
+    if case in ("signature", "expired", "kind"):
+        assert refused.value.arguments["index"] == 1
+    assert snapshot(world) == before
+
+
+def test_only_platforms_settle_and_batches_are_bounded(world):
+    platform, alice = world["platform"], world["sellers"][0]
+    member = world["market"].enterprise()
+    good = signed(world, alice, SELL, tonnes("0.01"))
+    before = snapshot(world)
+    with pytest.raises(errors.GuardMissingRole):
+        raw_settle(member, [good])
+    with pytest.raises(errors.CreditsBatchSize):
+        raw_settle(platform, [])
+    with pytest.raises(errors.CreditsBatchSize):
+        raw_settle(platform, [good] * 201)
+    assert snapshot(world) == before
+
+
+def test_a_suspended_holder_s_order_is_refused(world):
+    regulator, platform = world["market"].regulator, world["platform"]
+    ann = world["sellers"][1]
+    good = signed(world, ann, SELL, tonnes("0.01"))
+    regulator.registry.suspend(ann.address)
+    try:
+        before = snapshot(world)
+        with pytest.raises(errors.GuardInactiveMember):
+            raw_settle(platform, [good])
+        assert snapshot(world) == before
+    finally:
+        regulator.registry.reinstate(ann.address)
+
+
+@pytest.mark.parametrize("case", ["platform", "expired", "nonce", "signature", "spender"])
+def test_sdk_checks_every_order_before_sending(world, case):
+    platform, other = world["platform"], world["other"]
+    alice = world["sellers"][0]
+    o = order(world, alice, SELL, tonnes("0.01"))
+    permits = []
+    if case == "platform":
+        bad = sign_desk_order(alice.key, dataclasses.replace(o, platform=other.address), world["domain"])
+        match = "is for platform"
+    elif case == "expired":
+        bad = sign_desk_order(alice.key, dataclasses.replace(o, deadline=1), world["domain"])
+        match = "expired"
+    elif case == "nonce":
+        bad = sign_desk_order(alice.key, dataclasses.replace(o, nonce=o.nonce + 1), world["domain"])
+        match = "next nonce"
+    elif case == "signature":
+        bad = sign_desk_order(world["debtors"][0].key, o, world["domain"])
+        match = "not signed by its holder"
+    else:
+        bad = sign_desk_order(alice.key, o, world["domain"])
+        permits = [sign_permit(alice.key, owner=alice.address, spender=other.address, value=1, nonce=0, deadline=2**40,
+                               domain=platform.settlement.permit_domain())]
+        match = "not the credit manager"
+    before = snapshot(world)
+    block = platform.block_number()
+    with pytest.raises(errors.InvalidInput, match=match):
+        platform.credits.settle_desk_orders([bad], permits=permits)
+    assert platform.block_number() == block and snapshot(world) == before
+
+
+def test_client_builds_and_signs_its_own_orders(world):
+    platform, market = world["platform"], world["market"]
+    alice = market.client(world["sellers"][2])
+    o = alice.credits.desk_order(platform.address, "sell", tonnes("0.2"))
+    assert (o.holder, o.kind, o.limit_price, o.nonce) == (alice.address, SELL, BUY_BACK, 0)
+    with pytest.raises(errors.InvalidInput, match="order kind"):
+        alice.credits.desk_order(platform.address, "swap", 1)
+    with pytest.raises(errors.InvalidInput, match="not the order holder"):
+        platform.credits.sign_desk_order(o)
+    trades = platform.credits.settle_desk_orders([alice.credits.sign_desk_order(o)])
+    assert trades[0].account == alice.address and trades[0].amount == tonnes("0.2")
+
+
+def test_issue_many_tops_up_wallets_all_or_nothing(world):
+    platform, market = world["platform"], world["market"]
+    people = world["people"][:2]
+    before = [platform.settlement.balance(p.address) for p in people]
+    assert platform.settlement.issue_many({p.address: 100 + n for n, p in enumerate(people)},
+                                          fiat_reference="top-up 2") == 201
+    assert [platform.settlement.balance(p.address) for p in people] == [before[0] + 100, before[1] + 101]
+    stranger = Account.create().address  # not a member
+    state = [platform.settlement.balance(p.address) for p in people]
+    call = platform.settlement.contract.tx("issueMany", [people[0].address, stranger], [5, 5], b"\x01" * 32, gas=500_000)
+    with pytest.raises(errors.GuardInactiveMember):
+        platform.transact(call)
+    call = platform.settlement.contract.tx("issueMany", [people[0].address], [5, 5], b"\x01" * 32, gas=500_000)
+    with pytest.raises(errors.SettlementBatchSize):
+        platform.transact(call)
+    with pytest.raises(errors.GuardMissingRole):
+        market.enterprise().transact(platform.settlement.contract.tx("issueMany", [people[0].address], [5],
+                                                                     b"\x01" * 32, gas=500_000))
+    with pytest.raises(errors.InvalidInput, match="nothing to issue"):
+        platform.settlement.issue_many({}, fiat_reference="empty")
+    assert [platform.settlement.balance(p.address) for p in people] == state
+
+
+# -- files and chunks --------------------------------------------------------------------------------------------
+
+def test_orders_file_round_trip_and_clear_errors(world, tmp_path):
+    alice = world["sellers"][0]
+    orders = [signed(world, alice, SELL, tonnes("0.01")), signed(world, alice, BUY, 5, nonce=9)]
+    manager = world["platform"].credits.contract.address
+    path = save_orders(tmp_path / "orders.json", orders, manager=manager, chain_id=31337)
+    loaded, where, chain = load_orders(path)
+    assert loaded == orders and where == manager and chain == 31337
+    (tmp_path / "bad.json").write_text('{"format": "carbon-desk-orders-v1", "manager": "%s", "chain_id": 1, '
+                                       '"orders": [{"holder": "0x12"}]}' % manager)
+    with pytest.raises(errors.InvalidInput, match="order 0"):
+        load_orders(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text("[]")
+    with pytest.raises(errors.InvalidInput, match="not a desk-orders file"):
+        load_orders(tmp_path / "other.json")
+    with pytest.raises(errors.InvalidInput, match="amount"):
+        DeskOrder(alice.address, alice.address, SELL, 0, 1, 0, 1)
+    with pytest.raises(errors.InvalidInput, match="period"):
+        DeskOrder(alice.address, alice.address, BUY_AND_COVER, 1, 1, 0, 1)
+
+
+def test_permits_travel_with_their_owner_s_first_chunk():
+    key = "0x" + "11" * 32
+    holder = Account.from_key(key).address
+    domain = b"\x01" * 32
+    orders = [sign_desk_order(key, DeskOrder(holder, holder, SELL, 1, 1, n, 1), domain) for n in range(5)]
+    permits = [sign_permit(key, owner=holder, spender=holder, value=1, nonce=0, deadline=1, domain=domain),
+               sign_permit(key, owner=Account.create().address, spender=holder, value=1, nonce=0, deadline=1,
+                           domain=domain)]
+    chunks = chunk_with_permits(orders, permits, size=2)
+    assert [len(c) for c, _ in chunks] == [0, 2, 2, 1]  # the stray permit alone first
+    assert [p for _, p in chunks] == [[permits[1]], [permits[0]], [], []]  # the holder's with its first order
+    assert chunk_with_permits([], permits[:1], size=2) == [([], permits[:1])]
+    assert chunk_with_permits([], [], size=2) == []
+    # The gas budget splits too: three orders of 95k each within 250k (60k base) make calls of 2 and 1.
+    assert [len(c) for c, _ in chunk_with_permits(orders[:3], [], gas_budget=250_000)] == [2, 1]
+    assert all(settle_gas(c, p) <= CALL_GAS_BUDGET for c, p in chunk_with_permits(orders * 100, permits))
