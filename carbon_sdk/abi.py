@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from eth_abi import decode, encode
-from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
+
+try:  # safe-pysha3: C Keccak, several times cheaper per hash than eth_utils' keccak
+    from _pysha3 import keccak_256 as _keccak256
+
+    def keccak256(data: bytes) -> bytes:
+        """keccak256 of raw bytes."""
+        return _keccak256(data).digest()
+except ImportError:  # pragma: no cover - safe-pysha3 is a dependency; eth-hash is the fallback
+    from eth_utils import keccak as keccak256
+
+_HEX_ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
 
 from carbon_sdk import errors
 from carbon_sdk.errors import ConfigurationError, InvalidInput
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def to_checksum_address(value: str | bytes) -> str:
+    """The EIP-55 checksummed form of a 20-byte address given as hex (any case) or bytes. Raises ValueError
+    for anything else. The same result as eth_utils' (tests compare), about ten times faster and cached: a
+    large run checksums the same hundred thousand addresses over and over."""
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) != 20:
+            raise ValueError(f"an address has 20 bytes, not {len(value)}")
+        lower = bytes(value).hex()
+    elif isinstance(value, str) and _HEX_ADDRESS.fullmatch(value):
+        lower = value[-40:].lower()
+    else:
+        raise ValueError(f"{value!r} is not a 20-byte hex address")
+    digest = keccak256(lower.encode()).hex()
+    return "0x" + "".join(c.upper() if c > "9" and digest[i] >= "8" else c for i, c in enumerate(lower))
 
 
 def canonical(item: dict[str, Any]) -> str:

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from carbon_sdk.abi import to_checksum_address
 
 from carbon_sdk.activities import BatchTotals
 from carbon_sdk.coin import to_bytes32
@@ -45,6 +47,7 @@ from carbon_sdk.desk_orders import (
     SettlementPermit,
     SignedDeskOrder,
     chunk_with_permits,
+    encode_settle_args,
     settle_gas,
     desk_domain,
     sign_desk_order,
@@ -53,7 +56,7 @@ from carbon_sdk.economics import Number, PlatformPrices, platform_prices
 from carbon_sdk.errors import InvalidInput, contract_error
 from carbon_sdk.merkle import StandardMerkleTree
 from carbon_sdk.registry import _region, checked_address
-from carbon_sdk.tx import Progress, per_item
+from carbon_sdk.tx import Call, Progress, per_item
 from carbon_sdk.units import checked_amount
 
 if TYPE_CHECKING:
@@ -62,6 +65,10 @@ if TYPE_CHECKING:
 CONTRACT = "CreditManager"
 LEAF_ENCODING = ("uint256", "address", "uint128", "uint128", "uint256", "address", "uint256")
 MAX_CLAIMS = 200  # entries per claimMany
+# claimMany's gas limit: per entry at its dearest (a new holder's first credits and a deficit recorded, about
+# 115k measured; docs/benchmarks.md), so 200 entries stay inside a 30M block.
+CLAIM_GAS = 130_000
+CLAIM_BASE_GAS = 60_000
 UNIT = 10**6  # PCC units per whole credit (1 tCO2e); desk prices and merchant rates are per whole credit
 
 
@@ -191,6 +198,27 @@ class CreditBatchTree:
     def claim_args(self, index: int) -> tuple[int, str, int, int, list[bytes]]:
         e = self.entries[index]
         return (e.index, e.account, e.amount, e.deficit, self.proof(index))
+
+
+def encode_claims(batch_id: int, claims: Sequence[tuple[int, str, int, int, Sequence[bytes]]]) -> bytes:
+    """The ABI encoding of claimMany's arguments (without the selector), written out directly: each claim is
+    four words, an offset and its proof; eth_abi's general encoder takes about 20 times as long (a test
+    compares the two)."""
+    word = _word
+    out = bytearray(word(batch_id) + word(64) + word(len(claims)))
+    offset = 32 * len(claims)
+    tails = bytearray()
+    for index, account, amount, deficit, proof in claims:
+        out += word(offset)
+        tail = (word(index) + bytes(12) + bytes.fromhex(account[2:]) + word(amount) + word(deficit) + word(160)
+                + word(len(proof)) + b"".join(proof))
+        tails += tail
+        offset += len(tail)
+    return bytes(out + tails)
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
 
 
 @dataclass(frozen=True)
@@ -367,14 +395,31 @@ class CreditsModule:
     def claim_many(self, batch: CreditBatchTree, indexes: Sequence[int] | None = None, *,
                    per_transaction: int = MAX_CLAIMS, progress: Progress | None = None) -> int:
         """Claim many entries (the batch's platform), ``per_transaction`` per transaction; skips the ones
-        claimed already. Returns the number claimed."""
+        claimed already. Returns the number claimed.
+
+        The first transaction is tried (eth_estimateGas) before any is sent, so a wrong batch, a caller that is
+        not its platform or an entry that does not belong raises its typed error with nothing claimed; the
+        rest go with a fixed gas limit (CLAIM_GAS each), as their entries are alike."""
+        if not 1 <= per_transaction <= MAX_CLAIMS:
+            raise InvalidInput(f"per_transaction must be from 1 to {MAX_CLAIMS}")
         todo = list(range(len(batch.entries))) if indexes is None else list(indexes)
-        claimed = self.contract.call_many("isClaimed", [(batch.batch_id, i) for i in todo])
-        todo = [i for i, done in zip(todo, claimed) if not done]
+        words = sorted({i >> 8 for i in todo})  # claimed flags come 256 to a word: one read per word
+        bits = dict(zip(words, self.contract.call_many("claimedBits", [(batch.batch_id, w) for w in words])))
+        todo = [i for i in todo if not bits[i >> 8] >> (i & 255) & 1]
+        if not todo:
+            return 0
+        proofs = batch.tree.all_proofs() if len(todo) * 8 > len(batch.entries) else None
+        selector = self.contract.abi.function("claimMany").selector
+
+        def claim(i: int) -> tuple[int, str, int, int, Sequence[bytes]]:
+            e = batch.entries[i]
+            return (e.index, e.account, e.amount, e.deficit, proofs[i] if proofs is not None else batch.proof(i))
+
         chunks = [todo[s:s + per_transaction] for s in range(0, len(todo), per_transaction)]
-        calls = [self.contract.tx("claimMany", batch.batch_id, [batch.claim_args(i) for i in c]) for c in chunks]
-        if calls:
-            self._client.transact_many(calls, progress=per_item(chunks, progress))
+        calls = [Call(to=self.contract.address, data=selector + encode_claims(batch.batch_id, [claim(i) for i in c]),
+                      gas=CLAIM_BASE_GAS + CLAIM_GAS * len(c), label="CreditManager.claimMany") for c in chunks]
+        self._client._require_sender().estimate(calls[0])  # raises the typed error of a refused first call
+        self._client.transact_many(calls, progress=per_item(chunks, progress))
         return len(todo)
 
     def is_claimed(self, batch_id: int, index: int) -> bool:
@@ -586,13 +631,16 @@ class CreditsModule:
         me = self._client.address
         domain, now = self.order_domain, self._client.chain_time()
         holders = sorted({o.order.holder for o in orders})
-        expected = dict(zip(holders, (int(n) for n in self.contract.call_many("nonces", [(h,) for h in holders]))))
+        expected: dict[str, int] = {}
+        for start in range(0, len(holders), 2_000):  # one read for two thousand holders
+            part = holders[start:start + 2_000]
+            expected.update(zip(part, (int(n) for n in self.contract.call("noncesOf", part))))
         for n, signed in enumerate(orders):
             o = signed.order
             where = f"desk order {n} ({o.holder}, nonce {o.nonce})"
             if o.platform != me:
                 raise InvalidInput(f"{where} is for platform {o.platform}, not this one ({me})")
-            if o.deadline < now:
+            if o.deadline <= now:  # the next block is later than the latest
                 raise InvalidInput(f"{where} expired at {o.deadline} (chain time {now})")
             if o.nonce != expected[o.holder]:
                 raise InvalidInput(f"{where}: the holder's next nonce is {expected[o.holder]}")
@@ -604,8 +652,12 @@ class CreditsModule:
             if p.spender != manager:
                 raise InvalidInput(f"permit {n} ({p.owner}) is for spender {p.spender}, not the credit manager")
         chunks = chunk_with_permits(orders, permits)
-        calls = [self.contract.tx("settleDeskOrders", [o.as_abi() for o in c], [p.as_abi() for p in ps],
-                                  gas=settle_gas(c, ps)) for c, ps in chunks]
+        selector = self.contract.abi.function("settleDeskOrders").selector
+        calls = [Call(to=manager, data=selector + encode_settle_args(c, ps), gas=settle_gas(c, ps),
+                      label="CreditManager.settleDeskOrders") for c, ps in chunks]
+        # The first call is tried before any is sent (a price moved, a balance or allowance short...): its typed
+        # error is raised with nothing settled. The rest go with fixed gas limits, as their orders are alike.
+        self._client._require_sender().estimate(calls[0])
         receipts = self._client.transact_many(calls, progress=per_item([c for c, _ in chunks], progress))
         return [trade for r in receipts for trade in desk_trades(r, manager)]
 

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import coincurve
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from carbon_sdk.abi import keccak256, to_checksum_address
 
 from carbon_sdk.errors import InvalidInput
 from carbon_sdk.signing import (
@@ -95,7 +97,7 @@ class DeskOrder:
             raise InvalidInput("a buy-and-cover order needs the period of the deficit it covers")
 
     def struct_hash(self) -> bytes:
-        return keccak(DESK_ORDER_TYPEHASH + eip712_words(self.holder, self.platform, self.kind, self.period,
+        return keccak256(DESK_ORDER_TYPEHASH + eip712_words(self.holder, self.platform, self.kind, self.period,
                                                          self.amount, self.limit_price, self.nonce, self.deadline))
 
     def as_abi(self) -> tuple:
@@ -132,7 +134,7 @@ class SignedDeskOrder:
             return cls(order, int(data["v"]), _word(data["r"]), _word(data["s"]))
         except KeyError as missing:
             raise InvalidInput(f"{where}: missing or unknown field {missing}") from None
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, AttributeError) as error:
             raise InvalidInput(f"{where}: {error}") from None
 
 
@@ -152,6 +154,27 @@ class SettlementPermit:
         return (self.owner, self.value, self.deadline, self.v, self.r, self.s)
 
 
+def _int_word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def encode_settle_args(orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit]) -> bytes:
+    """The ABI encoding of settleDeskOrders' arguments (without the selector): both arrays hold static tuples,
+    so this is their words in a row after two offsets; eth_abi's general encoder takes about 30 times as long
+    (a test compares the two)."""
+    out = bytearray()
+    head = 64 + 32 + 32 * 11 * len(orders)  # where the permits start
+    out += _int_word(64) + _int_word(head) + _int_word(len(orders))
+    for signed in orders:
+        o = signed.order
+        out += eip712_words(o.holder, o.platform, o.kind, o.period, o.amount, o.limit_price, o.nonce, o.deadline,
+                            signed.v, signed.r, signed.s)
+    out += _int_word(len(permits))
+    for p in permits:
+        out += eip712_words(p.owner, p.value, p.deadline, p.v, p.r, p.s)
+    return bytes(out)
+
+
 def _word(text: str) -> bytes:
     raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
     if len(raw) != 32:
@@ -169,7 +192,7 @@ def sign_permit(key: str | bytes | coincurve.PrivateKey, *, owner: str, spender:
                 deadline: int, domain: bytes) -> SettlementPermit:
     """Sign an EIP-2612 permit with the owner's ``key`` in the token's ``domain`` (:func:`permit_domain`)."""
     owner, spender = _address(owner, "owner"), _address(spender, "spender")
-    struct = keccak(PERMIT_TYPEHASH + eip712_words(owner, spender, _uint(value, 256, "value"),
+    struct = keccak256(PERMIT_TYPEHASH + eip712_words(owner, spender, _uint(value, 256, "value"),
                                                    _uint(nonce, 256, "nonce"), _uint(deadline, 256, "deadline")))
     v, r, s = sign_typed_digest(private_key(key), domain, struct)
     return SettlementPermit(owner, spender, value, deadline, v, r, s)
@@ -193,7 +216,12 @@ def load_orders(path: str | Path) -> tuple[list[SignedDeskOrder], str, int]:
     if not isinstance(data, dict) or data.get("format") != ORDERS_FORMAT:
         raise InvalidInput(f"{path}: not a desk-orders file (format {ORDERS_FORMAT!r} expected)")
     orders = [SignedDeskOrder.from_json(item, f"{path}: order {n}") for n, item in enumerate(data.get("orders", []))]
-    return orders, to_checksum_address(data["manager"]), int(data["chain_id"])
+    try:
+        return orders, to_checksum_address(data["manager"]), int(data["chain_id"])
+    except KeyError as missing:
+        raise InvalidInput(f"{path}: missing field {missing}") from None
+    except (TypeError, ValueError) as error:
+        raise InvalidInput(f"{path}: bad manager or chain id: {error}") from None
 
 
 # Gas per order and per relayed permit at their dearest (a holder new to the desk; docs/benchmarks.md,

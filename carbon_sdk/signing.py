@@ -13,7 +13,9 @@ from typing import Any
 import coincurve
 import rlp
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from carbon_sdk.abi import keccak256, to_checksum_address
 
 EIP1559 = 0x02
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -26,10 +28,10 @@ def sign_eip1559(key: coincurve.PrivateKey, tx: dict[str, Any]) -> tuple[bytes, 
         tx["chainId"], tx["nonce"], tx["maxPriorityFeePerGas"], tx["maxFeePerGas"], tx["gas"],
         bytes.fromhex(to[2:]) if to else b"", tx["value"], bytes(tx["data"]), [],
     ]
-    signature = key.sign_recoverable(keccak(bytes([EIP1559]) + rlp.encode(fields)), hasher=None)
+    signature = key.sign_recoverable(keccak256(bytes([EIP1559]) + rlp.encode(fields)), hasher=None)
     r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
     raw = bytes([EIP1559]) + rlp.encode([*fields, v, r, s])
-    return raw, "0x" + keccak(raw).hex()
+    return raw, "0x" + keccak256(raw).hex()
 
 
 def recover_sender(raw: bytes) -> str:
@@ -49,10 +51,10 @@ def recover_sender(raw: bytes) -> str:
     v, r, s = (int.from_bytes(x, "big") for x in items[9:12])
     if v > 1 or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:  # EIP-2: low s only
         raise ValueError("invalid signature values")
-    digest = keccak(bytes([EIP1559]) + rlp.encode(items[:9]))
+    digest = keccak256(bytes([EIP1559]) + rlp.encode(items[:9]))
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
     public = coincurve.PublicKey.from_signature_and_message(signature, digest, hasher=None)
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return to_checksum_address(keccak256(public.format(compressed=False)[1:])[-20:])
 
 
 def _recover_slowly(raw: bytes) -> str:
@@ -92,7 +94,7 @@ def eip712_words(*values: int | str | bytes) -> bytes:
 
 def sign_typed_digest(key: coincurve.PrivateKey, domain_separator: bytes, struct_hash: bytes) -> tuple[int, bytes, bytes]:
     """Sign the EIP-712 digest of ``struct_hash`` in ``domain_separator``'s domain: (v, r, s), v = 27 or 28."""
-    signature = key.sign_recoverable(keccak(b"\x19\x01" + domain_separator + struct_hash), hasher=None)
+    signature = key.sign_recoverable(keccak256(b"\x19\x01" + domain_separator + struct_hash), hasher=None)
     return 27 + signature[64], signature[:32], signature[32:64]
 
 
@@ -102,10 +104,10 @@ def recover_typed_signer(domain_separator: bytes, struct_hash: bytes, v: int, r:
         return None
     try:
         public = coincurve.PublicKey.from_signature_and_message(
-            bytes(r) + bytes(s) + bytes([v - 27]), keccak(b"\x19\x01" + domain_separator + struct_hash), hasher=None)
+            bytes(r) + bytes(s) + bytes([v - 27]), keccak256(b"\x19\x01" + domain_separator + struct_hash), hasher=None)
     except Exception:  # noqa: BLE001 - coincurve raises ValueError or its own errors for invalid points
         return None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return to_checksum_address(keccak256(public.format(compressed=False)[1:])[-20:])
 
 
 def private_key(key: str | bytes | coincurve.PrivateKey) -> coincurve.PrivateKey:

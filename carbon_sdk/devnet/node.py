@@ -168,6 +168,9 @@ def anvil_command(anvil: str, port: int, chain_id: int, chain: list[str], gas_li
         "--accounts", "0",
         "--gas-limit", str(gas_limit),
         *([] if automine else ["--no-mining"]),
+        # Blocks take transactions first in, first out (gas is free, so fee order would be arbitrary): what a
+        # batch sends in one order is mined in that order, e.g. orders' time priority on the exchange.
+        "--order", "fifo",
         # Free gas. A base fee of 0 stays 0 (anvil treats it as a constant), so a transaction with zero
         # fees from an account with no ether is mined; the other two make eth_gasPrice suggest 0.
         "--base-fee", "0", "--gas-price", "0", "--disable-min-priority-fee",

@@ -5,6 +5,7 @@
     path = write_report("runs/default", compare="runs/no-trading", out=Path("runs/compare"))
     for check in paper_checks(results):              # the seed paper's claims on the simulated market
         print(check.claim, check.agrees, check.evidence)
+    check = realised_check(results)                  # check 4: the desk's realised profit and volumes vs the model
     print("\\n".join(summary_lines(results)))          # a few lines for the CLI
 
 The results folder is the interface with the runner (docs/sandbox.md): ``data/run.json`` and the CSV files
@@ -42,6 +43,7 @@ __all__ = [
     "MarketStats",
     "PaperCheck",
     "PeriodRow",
+    "RealisedPeriod",
     "Results",
     "RunInfo",
     "TradeRow",
@@ -49,6 +51,8 @@ __all__ = [
     "load_results",
     "market_stats",
     "paper_checks",
+    "realised_check",
+    "realised_vs_model",
     "summary_lines",
     "write_report",
 ]
@@ -931,7 +935,8 @@ def _check_sw_below_star(runs: Sequence[Results], labels: Sequence[str]) -> Pape
     if left_out:
         evidence += f" Left out, without an individual market or without δ*: {', '.join(left_out)}."
     evidence += (" The results format has SW(δ) and SW(δ*) from the model's closed form, so this confirms that "
-                 "the runner applies Proposition 2 consistently at the N, D and W the market produced.")
+                 "the runner applies Proposition 2 consistently at the N, D and W the market produced; check 4 "
+                 "compares the desk's realised profit and volumes with π and D_all.")
     return PaperCheck(claim, not bad, evidence)
 
 
@@ -1018,6 +1023,289 @@ def paper_checks(results: Results, other: Results | None = None) -> list[PaperCh
 
 def _verdict(check: PaperCheck) -> str:
     return "undecided" if check.agrees is None else "agrees" if check.agrees else "does not agree"
+
+
+# --- the desk's realised trades against the model's equilibrium (check 4) -------------------------------------
+# Check 3a only confirms that the runner applies the closed form consistently. Check 4 compares what the chain
+# executed on the platform's desk (individuals.csv) with the model's π, participation and D_all (welfare.csv).
+
+SAMPLING_SIGMAS = 3  # realised participation within this many standard deviations of P_ph/e counts as agreeing
+GRAMS_PER_USER = 2e-6  # tonnes: each user's surplus or deficit is rounded to a gram, each debt down to a gram
+REALISED_CLAIM = ("4. The desk's realised profit, participation and volumes match the model's π, P_ph/e and D_all "
+                  "(per period)")
+
+
+@dataclass(frozen=True)
+class RealisedPeriod:
+    """One period's desk trades executed on chain (individuals.csv) against the model's equilibrium (welfare.csv).
+
+    Tonnes and currency. The platform buys back surplus from low-carbon sellers (``sold_t`` of the low-carbon row)
+    and resells credits to debtors (``bought_t`` of the high-carbon row).
+
+    Realised profit: ``purchases_paid − surplus_paid − c·bought_back_t``. The model's π = (P_c − P_ph − c)·D_all
+    charges its cost c on each tonne of D_all, the surplus it buys (which equals what it sells when the market
+    clears), so the cost term here is c times the tonnes actually bought back. Stock bought and not resold this
+    period is counted at its cost, with no revenue, as the model's single-period π would.
+
+    ``realised_profit − profit`` splits exactly into four terms: ``payments_vs_posted`` (payments against the posted
+    prices times the volumes: only rounding, under one settlement unit per payment, unless something is wrong),
+    ``price_rounding`` (the posted spread against the model's, times the tonnes resold), ``resold_volume``
+    ((P_c − P_ph − c)·resold − π, which is (P_c − P_ph − c)·(resold − D_all)) and ``unsold_stock`` (−(posted
+    buy-back + c)·(bought back − resold)). ``sellers`` counts the low-carbon users who chose to sell, including any
+    the runner skipped because their payment rounds to zero (individuals.csv does not count executed sales separately).
+    """
+
+    period: int
+    # the model (welfare.csv) and the prices posted on chain
+    p_ph: float
+    p_c: float
+    c: float
+    buy_back: float  # p_ph rounded down to a settlement unit, as posted
+    sale: float  # p_c rounded up, as posted
+    d_all_t: float  # D_all: what the platform buys, and sells, in the model
+    debt_t: float  # δN: what the high-carbon side owes in the model
+    W_t: float
+    D: float
+    participation: float  # P_ph/e
+    profit: float  # π
+    user_surplus: float  # U (no realised counterpart: it needs each seller's θ)
+    # realised (individuals.csv)
+    users: int  # low-carbon users
+    sellers: int  # low-carbon users who chose to sell (participants)
+    debtors: int  # high-carbon users who owed credits (participants)
+    owed_t: float  # the debt recorded on chain (deficit_owed_t)
+    bought_back_t: float
+    resold_t: float
+    covered_t: float
+    outstanding_t: float
+    paid_to_sellers: float
+    paid_by_debtors: float
+    # derived
+    realised_participation: float | None
+    realised_profit: float
+    payments_vs_posted: float
+    price_rounding: float
+    resold_volume: float
+    unsold_stock: float
+    tolerance_t: float
+    tolerance_participation: float | None
+    tolerance_profit: float
+    volumes_agree: bool
+    participation_agrees: bool | None
+    profit_agrees: bool
+    differences: tuple[str, ...]  # where and why the period differs (empty when it agrees)
+    matches: tuple[str, ...]  # what agrees, and within what
+
+    @property
+    def agrees(self) -> bool:
+        return self.volumes_agree and self.participation_agrees is not False and self.profit_agrees
+
+    @property
+    def mean_sale_t(self) -> float | None:
+        """What a seller sold on average (tonnes); None without sellers."""
+        return self.bought_back_t / self.sellers if self.sellers else None
+
+
+def _rel(x: float, ref: float) -> float | None:
+    return (x - ref) / abs(ref) if ref else None
+
+
+def _rel_pct(x: float | None, ref: float | None) -> str:
+    """(x − ref)/|ref| as a signed percentage, "0.0 %" when it rounds to nothing, a dash without a reference."""
+    rel = None if x is None or ref is None else _rel(x, ref)
+    if rel is None:
+        return DASH
+    return "0.0 %" if abs(rel) < 0.0005 else _signed(_pct, rel)
+
+
+def _rel_text(x: float, ref: float) -> str:
+    return "" if _rel(x, ref) is None else f" ({_rel_pct(x, ref)})"
+
+
+def _pct_points(x: float | None) -> str:
+    """A difference of shares in percentage points: +1.4, -0.4."""
+    return DASH if x is None else ("0.0" if abs(x) < 0.0005 else f"{100 * x:+.1f}")
+
+
+def _posted(price: float, decimals: int, *, up: bool) -> float:
+    """A model price as posted: rounded to a settlement unit, down (buy-back) or up (sale), from its shortest decimal
+    (so 8.0 stays 8.00 and a float's last bit does not move it by a unit)."""
+    scaled = Fraction(Decimal(repr(float(price)))) * 10**decimals
+    return (math.ceil(scaled) if up else math.floor(scaled)) / 10**decimals
+
+
+def _realised_period(row: WelfareRow, low: list[IndividualRow], high: list[IndividualRow],
+                     decimals: int) -> RealisedPeriod:
+    unit = 10.0 ** -decimals
+    p_ph, p_c, c = row.p_ph, row.p_c, row.c
+    buy_back, sale = _posted(p_ph, decimals, up=False), _posted(p_c, decimals, up=True)
+    d_all = row.d_all_t or 0.0
+    debt = row.delta * row.N_t
+    q = row.participation if row.participation is not None else (p_ph / row.e if row.e else 0.0)
+    users = sum(i.users for i in low)
+    sellers = sum(i.participants for i in low)
+    debtors = sum(i.participants for i in high)
+    owed = sum(i.deficit_owed_t for i in high)
+    bought_back = sum(i.sold_t for i in low)
+    resold = sum(i.bought_t for i in high)
+    covered = sum(i.covered_t for i in high)
+    outstanding = sum(i.outstanding_t for i in high)
+    paid_out = sum(i.surplus_paid for i in low)
+    paid_in = sum(i.purchases_paid for i in high)
+    profit = row.profit or 0.0
+
+    realised = paid_in - paid_out - c * bought_back
+    at_posted = sale * resold - (buy_back + c) * bought_back
+    payments_vs_posted = realised - at_posted
+    price_rounding = ((sale - buy_back) - (p_c - p_ph)) * resold
+    resold_volume = (p_c - p_ph - c) * resold - profit
+    unsold_stock = -(buy_back + c) * (bought_back - resold)
+
+    # Tolerances: what rounding alone can explain.
+    bps_error = abs(row.delta - round(row.delta * 10_000) / 10_000) * row.N_t  # δ goes on chain in basis points
+    tol_t = GRAMS_PER_USER * (users + sum(i.users for i in high)) + 1e-6 + bps_error
+    trades = sellers + debtors
+    tol_profit = unit * (2 * max(resold, d_all) + trades) + 0.01 + 2 * tol_t * (p_c + c)
+    tol_payments = unit * trades + 0.01 + 1e-6 * (sale + buy_back + c)
+    share = sellers / users if users else None
+    tol_q = (SAMPLING_SIGMAS * math.sqrt(max(q * (1 - q), 0.0) / users) + 1 / users) if users else None
+
+    diffs: list[str] = []
+    matches: list[str] = []
+    within = f"±{_tonnes(tol_t)} t"
+    for name, value, ref, ref_name in (("owed on chain", owed, debt, "δN"),
+                                       ("bought back", bought_back, d_all, "D_all"),
+                                       ("resold", resold, d_all, "D_all")):
+        if abs(value - ref) <= tol_t:
+            matches.append(f"{name} {_tonnes(value)} t vs {ref_name} {_tonnes(ref)} t ({within})")
+    if debt > d_all + tol_t and d_all > 0:
+        diffs.append(f"δN {_tonnes(debt)} t is more than the low-carbon side's whole surplus DW, so the model "
+                     f"caps D_all at {_tonnes(d_all)} t: outside the paper's model, which needs δN ≤ DW")
+    if abs(owed - debt) > tol_t:
+        diffs.append(f"the debt recorded on chain, {_tonnes(owed)} t, differs from δN {_tonnes(debt)} t by more "
+                     f"than rounding to grams and basis points ({_tonnes(tol_t)} t)")
+    if abs(bought_back - d_all) > tol_t:
+        text = (f"bought back {_tonnes(bought_back)} t, {_rel_pct(bought_back, d_all)} on D_all"
+                if d_all else f"bought back {_tonnes(bought_back)} t against D_all 0")
+        if sellers and row.D and row.W_t and q:
+            mean = bought_back / sellers
+            text += (f": {_pct(sellers / row.D)} of D = {_count(row.D)} low-carbon users sold (P_ph/e "
+                     f"{_pct(q)}, ×{_ratio(sellers / row.D / q)}), {_ratio(mean, 4)} t each on average against "
+                     f"W {_ratio(row.W_t, 4)} t (×{_ratio(mean / row.W_t)})")
+        diffs.append(text)
+    if resold < d_all - tol_t:
+        if outstanding > tol_t:
+            diffs.append(f"the platform's stock ran out: debtors owed {_tonnes(owed)} t and bought "
+                         f"{_tonnes(resold)} t, leaving {_tonnes(outstanding)} t outstanding")
+        elif owed < d_all - tol_t:
+            diffs.append(f"debtors owed only {_tonnes(owed)} t on chain and bought {_tonnes(resold)} t, less "
+                         f"than D_all {_tonnes(d_all)} t")
+        else:
+            diffs.append(f"debtors bought {_tonnes(resold)} t, less than D_all {_tonnes(d_all)} t")
+    elif resold > d_all + tol_t:
+        diffs.append(f"debtors bought {_tonnes(resold)} t, more than D_all {_tonnes(d_all)} t")
+    if bought_back - resold > tol_t:
+        diffs.append(f"{_tonnes(bought_back - resold)} t bought back and not resold this period: stock costing "
+                     f"{_money((buy_back + c) * (bought_back - resold))} at the posted buy-back price + c, which the "
+                     "model, where what is bought is sold, does not have")
+    elif resold - bought_back > tol_t:
+        diffs.append(f"the platform resold {_tonnes(resold - bought_back)} t more than it bought back this period, "
+                     "from stock bought earlier (whose cost was counted in its own period)")
+    if resold - covered > tol_t:
+        diffs.append(f"{_tonnes(resold - covered)} t bought by debtors were not surrendered against deficits")
+    volumes_agree = not diffs
+    participation_agrees = None if share is None or tol_q is None else abs(share - q) <= tol_q + 1e-12
+    if participation_agrees:
+        matches.append(f"participation {_pct(share)} vs P_ph/e {_pct(q)} (±{100 * tol_q:.1f} percentage points: "
+                       f"{SAMPLING_SIGMAS} standard deviations of the share of {_count(users)} users with θ ≤ "
+                       "P_ph/e, plus one user)")
+    if participation_agrees is False:
+        sigma = math.sqrt(max(q * (1 - q), 0.0) / users)
+        away = f"{abs(share - q) / sigma:.1f} standard deviations" if sigma else "a share the model rules out"
+        diffs.append(f"{_pct(share)} of low-carbon users sold against P_ph/e {_pct(q)}: {away} of a binomial share "
+                     f"of {_count(users)} users, beyond the {SAMPLING_SIGMAS} allowed for sampling θ")
+    profit_agrees = abs(realised - profit) <= tol_profit
+    if profit_agrees:
+        matches.append(f"profit {_money(realised)} vs π {_money(profit)} (±{_money(tol_profit)})")
+    if not profit_agrees:
+        terms = sorted([("unsold stock", unsold_stock), ("resold volume ≠ D_all", resold_volume),
+                        ("posted-price rounding", price_rounding), ("payments vs posted prices", payments_vs_posted)],
+                       key=lambda t: -abs(t[1]))
+        diffs.append(f"profit off by {_signed(_money, realised - profit)}, beyond the ±{_money(tol_profit)} "
+                     "rounding allows: " + ", ".join(f"{name} {_signed(_money, value)}" for name, value in terms))
+    if abs(payments_vs_posted) > tol_payments:
+        diffs.append(f"payments differ from the posted prices times the volumes by "
+                     f"{_signed(_money, payments_vs_posted)}, more than one settlement unit per trade ({_money(tol_payments)}): not rounding")
+        profit_agrees = False
+        matches = [m for m in matches if not m.startswith("profit ")]
+    return RealisedPeriod(
+        period=row.period, p_ph=p_ph, p_c=p_c, c=c, buy_back=buy_back, sale=sale, d_all_t=d_all, debt_t=debt,
+        W_t=row.W_t, D=row.D, participation=q, profit=profit, user_surplus=row.user_surplus or 0.0, users=users,
+        sellers=sellers, debtors=debtors, owed_t=owed, bought_back_t=bought_back, resold_t=resold, covered_t=covered,
+        outstanding_t=outstanding, paid_to_sellers=paid_out, paid_by_debtors=paid_in, realised_participation=share,
+        realised_profit=realised, payments_vs_posted=payments_vs_posted, price_rounding=price_rounding,
+        resold_volume=resold_volume, unsold_stock=unsold_stock, tolerance_t=tol_t, tolerance_participation=tol_q,
+        tolerance_profit=tol_profit, volumes_agree=volumes_agree, participation_agrees=participation_agrees,
+        profit_agrees=profit_agrees, differences=tuple(diffs), matches=tuple(matches))
+
+
+def realised_vs_model(results: Results) -> tuple[list[RealisedPeriod], list[str]]:
+    """Each period with platform prices, its desk trades against the model (:class:`RealisedPeriod`); and the
+    periods left out, with why."""
+    compared, left_out = [], []
+    for row in sorted(results.welfare, key=lambda r: r.period):
+        if not _has_prices(row) or row.d_all_t is None or row.profit is None:
+            left_out.append(f"P{row.period} (no platform prices)")
+            continue
+        rows = results.individuals_of(row.period)
+        low = [i for i in rows if i.group == "low_carbon"]
+        high = [i for i in rows if i.group == "high_carbon"]
+        if not low or not high:
+            left_out.append(f"P{row.period} (individuals.csv lacks the "
+                            f"{'low-carbon' if not low else 'high-carbon'} row)")
+            continue
+        compared.append(_realised_period(row, low, high, results.run.settlement_decimals))
+    return compared, left_out
+
+
+def realised_check(results: Results, label: str | None = None) -> PaperCheck:
+    """Check 4: the desk's realised profit, participation and volumes against the model's π, P_ph/e and D_all.
+
+    Agrees when, in every period with platform prices, the volumes match D_all within rounding to grams (and δ to
+    basis points), participation is within ``SAMPLING_SIGMAS`` standard deviations of P_ph/e (θ is sampled), and
+    the realised profit is within what the rounding of posted prices, payments and volumes allows. Users' surplus U
+    is not compared: it needs each seller's θ, which the results do not record.
+    """
+    claim = REALISED_CLAIM + (f" ({label})" if label else "")
+    compared, left_out = realised_vs_model(results)
+    if not compared:
+        why = ("personal trading was off in this run" if not results.run.personal_trading else
+               "no period has both platform prices and the individuals' rows")
+        return PaperCheck(claim, None, f"{why}: no desk trades to compare with the model"
+                          + (f" (left out: {', '.join(left_out)})" if left_out else ""))
+    lines = []
+    for r in compared:
+        text = (f"P{r.period} {'agrees' if r.agrees else 'does not agree'}: profit {_money(r.realised_profit)} vs "
+                f"π {_money(r.profit)}{_rel_text(r.realised_profit, r.profit)}")
+        if r.matches:
+            text += ". Agrees: " + "; ".join(r.matches)
+        if r.differences:
+            text += ". Differs: " + "; ".join(r.differences)
+        lines.append(text)
+    agree = sum(r.agrees for r in compared)
+    evidence = f"{agree} of {len(compared)} periods agree. " + ". ".join(lines) + "."
+    above = [f"P{r.period}" for r in compared if r.bought_back_t > r.d_all_t + r.tolerance_t
+             and r.mean_sale_t is not None and r.mean_sale_t > r.W_t * (1 + 1e-6)]
+    if above:
+        evidence += (f" In {', '.join(above)} each seller sold more than W on average: a seller also cuts its "
+                     "emissions in response to P_ph (agents.py), so sellers' surplus is above the low-carbon average "
+                     "W that D_all = (P_ph/e)·D·W uses, and the platform, which buys every seller's whole surplus, "
+                     "buys more than debtors owe.")
+    if left_out:
+        evidence += f" Left out: {', '.join(left_out)}."
+    evidence += (" Users' surplus U is not compared: it needs each seller's θ, which the results do not record; "
+                 "what sellers were paid is compared with the model's P_ph·D_all (= 2U) in the table.")
+    return PaperCheck(claim, agree == len(compared), evidence)
 
 
 # --- summary --------------------------------------------------------------------------------------------------
@@ -1534,6 +1822,77 @@ def _paper_blocks(checks: Sequence[PaperCheck]) -> list[Any]:
             _Para(summary)]
 
 
+def _realised_blocks(runs: Sequence[Results], labels: Sequence[str]) -> list[Any]:
+    """Check 4's tables: per run, the desk's volumes, participation, sellers' revenue and profit against the model,
+    what makes up the profit's difference, and the verdict."""
+    blocks: list[Any] = [
+        _Heading(3, "4. Realised desk trades against the model"),
+        _Para("Check 3a only confirms that the runner applies the closed form consistently. This check compares what "
+              "the chain executed on the platform's desk (individuals.csv) with the model's equilibrium "
+              "(welfare.csv). Realised profit = paid by debtors (purchases_paid) − paid to sellers (surplus_paid) − "
+              "c × tonnes bought back: the model's π = (P_c − P_ph − c)·D_all charges c on each tonne of D_all, the "
+              "surplus it buys, which is also what it sells because its market clears. Stock bought and not resold "
+              "in the period is counted at its cost, with no revenue. Posted prices are the model's rounded to a "
+              "settlement unit (buy-back down, sale up)."),
+        _Para(f"Tolerances, for what rounding alone can explain: volumes within {GRAMS_PER_USER * 1e6:g} g per user "
+              "(surpluses and deficits rounded to grams, debts at the offset ratio rounded down to a gram) plus δ's "
+              "rounding to basis points; profit within two settlement units per tonne (the posted spread), one per "
+              "trade (each payment is rounded) and one cent per payment total (the CSV), plus the volume tolerance "
+              f"at P_c + c per tonne. Participation is P_ph/e only in expectation, since θ is drawn: the share of "
+              f"low-carbon users who sold must be within {SAMPLING_SIGMAS} standard deviations of a binomial share, "
+              "plus one user. Users' surplus U cannot be computed from the results: it needs each seller's θ, which "
+              "is not recorded. What sellers were paid is compared with the model's P_ph·D_all, which is 2U in the "
+              "model."),
+    ]
+    for run, label in zip(runs, labels):
+        compared, left_out = realised_vs_model(run)
+        suffix = f" ({label})" if len(runs) > 1 else ""
+        if compared:
+            blocks.append(_Table(
+                ["period", "D_all (t)", "owed on chain (t)", "bought back (t)", "bought back vs D_all", "resold (t)",
+                 "resold vs D_all", "unsold (t)", "covered (t)", "tolerance (t)"],
+                [[f"P{r.period}", _tonnes(r.d_all_t), _tonnes(r.owed_t), _tonnes(r.bought_back_t),
+                  _rel_pct(r.bought_back_t, r.d_all_t), _tonnes(r.resold_t),
+                  _rel_pct(r.resold_t, r.d_all_t), _tonnes(r.bought_back_t - r.resold_t),
+                  _tonnes(r.covered_t), _tonnes(r.tolerance_t)] for r in compared],
+                caption=f"Volumes: the model buys D_all and sells all of it{suffix}"))
+            blocks.append(_Table(
+                ["period", "P_ph/e", "sellers / users", "difference (points)", "tolerance (points)",
+                 "sold each (t)", "W (t)",
+                 "paid to sellers", "P_ph·D_all (= 2U)", "vs model", "U (model)"],
+                [[f"P{r.period}", _pct(r.participation), _pct(r.realised_participation),
+                  _pct_points(None if r.realised_participation is None else
+                              r.realised_participation - r.participation),
+                  DASH if r.tolerance_participation is None else f"±{100 * r.tolerance_participation:.1f}",
+                  _ratio(r.mean_sale_t, 4), _ratio(r.W_t, 4), _money(r.paid_to_sellers),
+                  _money(r.p_ph * r.d_all_t), _rel_pct(r.paid_to_sellers, r.p_ph * r.d_all_t),
+                  _money(r.user_surplus)] for r in compared],
+                caption=f"Participation and the sellers' side; realised U needs each seller's θ, not recorded{suffix}"))
+            blocks.append(_Table(
+                ["period", "posted p_ph", "posted p_c", "paid by debtors", "paid to sellers", "c × bought back",
+                 "realised profit", "π (model)", "difference", "relative", "tolerance", "verdict"],
+                [[f"P{r.period}", _price(r.buy_back), _price(r.sale), _money(r.paid_by_debtors),
+                  _money(r.paid_to_sellers), _money(r.c * r.bought_back_t), _money(r.realised_profit),
+                  _money(r.profit), _signed(_money, r.realised_profit - r.profit),
+                  _rel_pct(r.realised_profit, r.profit), f"±{_money(r.tolerance_profit)}",
+                  "agrees" if r.agrees else "does not agree"] for r in compared],
+                caption=f"The platform's profit (the verdict covers volumes, participation and profit){suffix}"))
+            blocks.append(_Table(
+                ["period", "payments vs posted prices", "posted-price rounding", "resold volume ≠ D_all",
+                 "unsold stock", "realised profit − π"],
+                [[f"P{r.period}", _signed(_money, r.payments_vs_posted), _signed(_money, r.price_rounding),
+                  _signed(_money, r.resold_volume), _signed(_money, r.unsold_stock),
+                  _signed(_money, r.realised_profit - r.profit)] for r in compared],
+                caption="What makes up the profit's difference: payments − posted prices × volumes; (posted spread − "
+                        "model spread) × resold; (P_c − P_ph − c) × resold − π; −(posted p_ph + c) × (bought back − "
+                        f"resold){suffix}"))
+        check = realised_check(run, label if len(runs) > 1 else None)
+        blocks.append(_Table(["claim", "verdict", "evidence"], [[check.claim, _verdict(check), check.evidence]]))
+        if not compared and left_out:
+            blocks.append(_Para(f"Left out{suffix}: {', '.join(left_out)}."))
+    return blocks
+
+
 def _json(value: Any) -> str:
     return DASH if value is None else json.dumps(value, default=str, ensure_ascii=False)
 
@@ -1681,6 +2040,7 @@ def write_report(folder: str | Path, *, compare: str | Path | None = None, out: 
     blocks += _individual_blocks(runs, labels)
     blocks += _welfare_blocks(runs, labels)
     blocks += _paper_blocks(paper_checks(results, other))
+    blocks += _realised_blocks(runs, labels)
     notes = [n for run, label in zip(runs, labels) for n in _consistency_notes(run, label)]
     blocks += [_Heading(2, "Data checks"),
                _Bullets(notes) if notes else _Para("The summaries in periods.csv agree with trades.csv and "

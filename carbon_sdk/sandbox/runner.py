@@ -31,6 +31,7 @@ from eth_utils import keccak
 
 from carbon_sdk.client import CarbonClient
 from carbon_sdk.coin import COIN
+from carbon_sdk.desk_orders import BUY_AND_COVER, SELL, DeskOrder, sign_desk_order, sign_permit
 from carbon_sdk.economics import optimal_offset_ratio, regulator_welfare
 from carbon_sdk.exchange import OrderSpec
 from carbon_sdk.sandbox.agents import (
@@ -51,8 +52,11 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 SANDBOX_BLOCK_GAS = 300_000_000  # the sandbox's own chain; every transaction still fits the devnet's 30M
 CALL_PHASE = 3_600  # seconds of chain time the call auction stays open (moved on by the devnet's clock)
 SESSION = 86_400
-GAS = {"deposit": 160_000, "approve": 80_000, "buy": 200_000, "cover": 120_000,
-       "withdraw": 120_000, "sell": 200_000, "issue": 150_000}
+# Fixed gas limits for calls sent in long pipelined streams (estimating each would need the ones before it
+# mined): the dearest case measured, with a margin. An order placement pays per order; a continuous order may
+# fill against up to 32 resting orders.
+GAS = {"deposit": 160_000, "approve": 80_000, "withdraw": 120_000, "repay": 200_000, "place": 200_000, "place_each": 150_000,
+       "continuous": 2_500_000}
 
 
 @dataclasses.dataclass
@@ -90,6 +94,8 @@ class Simulation:
         self.regulator = CarbonClient(self.url, manifest, devnet.bootstrap_key)
         self.chain_id = self.regulator.chain_id
         self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.permits: dict[int, Any] = {}  # person -> its settlement permit, until relayed
+        self.order_nonces: dict[int, int] = defaultdict(int)  # person -> its next desk-order nonce
         self.decimals = 2
         self.money = 100
 
@@ -137,6 +143,7 @@ class Simulation:
                                   tuple(ind.high_carbon.emissions_t), self.rng)
         self.person_keys = [_key(seed, f"person/{i}") for i in range(ind.count)]
         self.person_address = [Account.from_key(k).address for k in self.person_keys]
+        self.person_index = {a: i for i, a in enumerate(self.person_address)}
         self.person_region = [regions[i % len(regions)] for i in range(ind.count)]
         for region in regions:
             group = [a for a, r in zip(self.person_address, self.person_region) if r == region]
@@ -165,20 +172,21 @@ class Simulation:
 
     def fund_wallets(self) -> None:
         """High-carbon users get a wallet top-up at enrolment that covers their deficits for the whole run at
-        the dearest price the model can post (P_c <= 2e + c), and approve the credit desk once: per period
-        each debtor then sends two transactions (buy, cover) instead of four."""
+        the dearest price the model can post (P_c <= 2e + c), issued 200 a transaction; each signs one EIP-2612
+        permit for the credit manager (no transaction), which the platform relays with its first desk order."""
         s, ind = self.s, self.s.individuals
         worst = max(s.delta_of(k) for k in range(s.periods)) * (ind.high_carbon.emissions_t[1] - ind.quota_t)
         float_each = math.ceil(s.periods * worst * (2 * ind.e + s.platforms[0].cost_c) * self.money) + self.money
-        settlement, manager = self.platform.settlement.contract, self.platform.credits.contract
         debtors = [p.index for p in self.people if p.group == "high_carbon"]
-        self.platform.transact_many(  # fixed gas: estimating fifty thousand alike calls one by one costs minutes
-            [settlement.tx("issue", self.person_address[i], float_each, keccak(text=f"wallet {i}"), gas=GAS["issue"])
-             for i in debtors],
-            progress=self._counter("wallet top-ups", len(debtors)))
-        approvals = [(self.person_keys[i], dataclasses.replace(settlement.tx("approve", manager.address, 2**255),
-                                                               gas=GAS["approve"])) for i in debtors]
-        transact_from_many(self.url, self.chain_id, approvals, progress=self._counter("desk approvals", len(debtors)))
+        self.platform.settlement.issue_many({self.person_address[i]: float_each for i in debtors},
+                                            fiat_reference="wallet top-ups",
+                                            progress=self._counter("wallet top-ups", len(debtors)))
+        manager = self.platform.credits.contract.address
+        domain = self.platform.settlement.permit_domain()
+        deadline = self.regulator.chain_time() + (s.periods + 1) * 30 * SESSION
+        self.permits = {i: sign_permit(self.person_keys[i], owner=self.person_address[i], spender=manager,
+                                       value=2**256 - 1, nonce=0, deadline=deadline, domain=domain)
+                        for i in debtors}
 
     # -- time -----------------------------------------------------------------------------------------------
 
@@ -277,12 +285,22 @@ class Simulation:
 
     def repay_debts(self) -> None:
         """A member in coin debt may not trade (DESIGN 2.3): an enterprise with debt pays it off first, from its
-        settlement tokens, which is the one payment a debtor can make."""
+        settlement tokens, which is the one payment a debtor can make (an approval of the coin, then the
+        repayment: every debtor's pair in one stream)."""
+        coin = self.regulator.coin
         addresses = [self.firm_address[a.name] for a in self.agents]
-        debts = self.regulator.coin.contract.call_many("debtOf", [(x,) for x in addresses])
+        debts = coin.contract.call_many("debtOf", [(x,) for x in addresses])
+        numerator, denominator = coin.rate()
+        settlement = self.regulator.settlement.contract
+        items: list[tuple[str, Call]] = []
         for a, address, debt in zip(self.agents, addresses, debts):
             if debt:
-                self.client(self.firm_keys[a.name]).coin.repay_debt(address, debt)
+                key, cost = self.firm_keys[a.name], -(-debt * numerator // denominator)  # rounded up, as the coin
+                items += [(key, dataclasses.replace(settlement.tx("approve", coin.contract.address, cost),
+                                                    gas=GAS["approve"])),
+                          (key, coin.contract.tx("repayDebt", address, debt, gas=GAS["repay"]))]
+        if items:
+            transact_from_many(self.url, self.chain_id, items)
 
     def trade(self, k: int, pid: int, token: str, allocated: dict[str, float], auctioned_t: float) -> dict:
         s, reg = self.s, self.regulator
@@ -301,8 +319,17 @@ class Simulation:
         expected = equilibrium_price(self.agents, k, holdings, auctioned_t)
         grid = price_grid(self.agents, k, rules.price_levels, rules.tick, ceiling=self.penalty)
         exchange = reg.exchange.contract
+        # One stream of calls, in this order: the regulator's sale, then each enterprise's approvals, deposits
+        # and orders. The devnet orders transactions first in, first out, so the book's time priority is this
+        # order on every run (the determinism test checks it).
         items: list[tuple[str, Call]] = []
-        placements: list[tuple[str, Call]] = []  # after the deposits, one by one: time priority is the agents' order
+        sale_lots = math.floor(auctioned_t / rules.lot_t + 1e-9)
+        if sale_lots:
+            admin = self.devnet.bootstrap_key
+            sale = OrderSpec(Side.ASK, sale_lots, max(1, round(grid[0] / rules.tick)))
+            items += [(admin, self._approve(token, sale_lots * lot)),
+                      (admin, exchange.tx("deposit", token, sale_lots * lot, gas=GAS["deposit"])),
+                      (admin, exchange.tx("placeOrders", m.id, [sale.encode()], 32, gas=self._place_gas(1)))]
         for a in self.agents:
             orders = auction_orders(a, k, holdings[a.name], grid, rules.lot_t)
             if not orders:
@@ -322,19 +349,12 @@ class Simulation:
             specs = [OrderSpec(Side.BID if o.side == "bid" else Side.ASK, o.lots, round(o.price / rules.tick))
                      for o in orders]
             for start in range(0, len(specs), 100):
-                placements.append((key, exchange.tx("placeOrders", m.id,
-                                                    [x.encode() for x in specs[start:start + 100]], 32)))
-        sale_lots = math.floor(auctioned_t / rules.lot_t + 1e-9)
-        if sale_lots:
-            reg.transact(reg.allowances.token(token).tx("approve", exchange.address, sale_lots * lot))
-            reg.exchange.deposit(token, sale_lots * lot)
-            reg.exchange.place_order(m.id, Side.ASK, sale_lots, max(1, round(grid[0] / rules.tick)))
+                chunk = specs[start:start + 100]
+                items.append((key, exchange.tx("placeOrders", m.id, [x.encode() for x in chunk], 32,
+                                               gas=self._place_gas(len(chunk)))))
         if items:
             transact_from_many(self.url, self.chain_id, items,
-                               progress=self._counter(f"period {k + 1}: auction deposits", len(items)))
-        advance = self._counter(f"period {k + 1}: auction orders", len(placements))
-        for item in placements:
-            transact_from_many(self.url, self.chain_id, [item], progress=advance)
+                               progress=self._counter(f"period {k + 1}: auction orders", len(items)))
         self.advance_clock(CALL_PHASE + 1)
         clearing = reg.exchange.clear_all(m.id)
         clearing_price = float(Fraction(clearing.uniform_price2, 2) * rules.tick) if clearing.uniform_price2 else 0.0
@@ -357,6 +377,10 @@ class Simulation:
         value = sum(f.value for f in fills) / self.money
         return {"clearing_price": clearing_price, "expected_price": expected, "auction_volume_t": auction_t,
                 "continuous_volume_t": total_t - auction_t, "vwap": value / total_t if total_t else 0.0}
+
+    @staticmethod
+    def _place_gas(orders: int) -> int:
+        return GAS["place"] + GAS["place_each"] * orders
 
     def _approve(self, token: str, amount: int) -> Call:
         """The ERC-20 approval of the exchange that a deposit needs (any token: the ABI is the same)."""
@@ -391,7 +415,8 @@ class Simulation:
                 cash = m.value(lots, t) * (10_000 + s.policy.buyer_fee_bps) // 10_000 + 1
                 deposits += [(key, self._approve(settlement, cash)),
                              (key, exchange.tx("deposit", settlement, cash, gas=GAS["deposit"]))]
-                orders.append((key, exchange.tx("placeOrder", m.id, OrderSpec(Side.BID, lots, t).encode(), 32)))
+                orders.append((key, exchange.tx("placeOrder", m.id, OrderSpec(Side.BID, lots, t).encode(), 32,
+                                                gas=GAS["continuous"])))
             else:
                 t = max(1, tick - spread)
                 lots = min(lots, wallet[self.firm_address[a.name]] // m.lot_size)
@@ -399,12 +424,13 @@ class Simulation:
                     continue
                 deposits += [(key, self._approve(token, lots * m.lot_size)),
                              (key, exchange.tx("deposit", token, lots * m.lot_size, gas=GAS["deposit"]))]
-                orders.append((key, exchange.tx("placeOrder", m.id, OrderSpec(Side.ASK, lots, t).encode(), 32)))
-        if deposits:
-            transact_from_many(self.url, self.chain_id, deposits)
-        advance = self._counter(f"period {k + 1}: continuous orders", len(orders))
-        for item in orders:  # one at a time (estimated once its deposit is in): a fixed time priority
-            transact_from_many(self.url, self.chain_id, [item], progress=advance)
+                orders.append((key, exchange.tx("placeOrder", m.id, OrderSpec(Side.ASK, lots, t).encode(), 32,
+                                                gas=GAS["continuous"])))
+        # Deposits first, then the orders in the shuffled order: first in, first out on the devnet, so
+        # arrival (time priority, and who fills whom) is the same on every run.
+        if deposits or orders:
+            transact_from_many(self.url, self.chain_id, deposits + orders,
+                               progress=self._counter(f"period {k + 1}: continuous orders", len(deposits + orders)))
 
     def withdraw_all(self, m: Any, token: str, settlement: str) -> None:
         exchange = self.regulator.exchange
@@ -586,40 +612,41 @@ class Simulation:
         if with_market.prices is not None:
             posted = with_market.prices.posted(self.decimals)
             platform.credits.post_prices(posted.buy_back, posted.sale)
-            manager = platform.credits.contract
-            sells = [(self.person_keys[o.person.index],
-                      manager.tx("sellToPlatform", platform.address, _grams(o.credits_t), posted.buy_back,
-                                 gas=GAS["sell"]))
-                     for o in sellers if _grams(o.credits_t) * posted.buy_back // GRAMS > 0]
-            if sells:
-                receipts = transact_from_many(self.url, self.chain_id, sells,
-                                              progress=self._counter(f"period {k + 1}: credits sold", len(sells)))
-                for r in receipts:
-                    args = manager.event_args(r, "SoldToPlatform")
-                    sold_t += args["amount"] / GRAMS
-                    surplus_paid += args["paid"] / self.money
-            # Debtors buy what they owe from the platform's stock, while it lasts, and surrender it.
-            stock = platform.credits.balance(platform.address)
-            buys = []
+            # Users sign desk orders in their app (no transaction of theirs); the platform settles them in
+            # bulk: sellers first, then debtors buying what they owe from its stock, while it lasts, and
+            # surrendering it at once (each debtor's permit rides with its first order).
+            domain, deadline = platform.credits.order_domain, reg.chain_time() + SESSION
+            orders = []
+            sold = 0
+            for o in sellers:
+                amount = _grams(o.credits_t)
+                if amount * posted.buy_back // GRAMS > 0:
+                    orders.append(self._desk_order(o.person.index, SELL, amount, posted.buy_back, deadline, domain))
+                    sold += amount
+            stock = platform.credits.balance(platform.address) + sold
+            permits = []
             for o in debtors:
                 owed = _grams(o.deficit_t) * delta_bps // 10_000  # what the contract records: rounded down
                 if owed == 0 or owed > stock:
                     continue
                 stock -= owed
-                key = self.person_keys[o.person.index]  # its wallet was funded and the desk approved at enrolment
-                buys += [(key, manager.tx("buyFromPlatform", platform.address, owed, posted.sale, gas=GAS["buy"])),
-                         (key, manager.tx("coverDeficit", pid, owed, gas=GAS["cover"]))]
-            if buys:
-                receipts = transact_from_many(self.url, self.chain_id, buys,
-                                              progress=self._counter(f"period {k + 1}: deficits covered",
-                                                                     len(buys)))
-                for r in receipts:
-                    for event in manager.events(r):
-                        if event.name == "BoughtFromPlatform":
-                            bought_t += event.args["amount"] / GRAMS
-                            purchases_paid += event.args["paid"] / self.money
-                        elif event.name == "DeficitCovered":
-                            covered_t += event.args["amount"] / GRAMS
+                i = o.person.index
+                orders.append(self._desk_order(i, BUY_AND_COVER, owed, posted.sale, deadline, domain, period=pid))
+                if i in self.permits:
+                    permits.append(self.permits[i])
+            if orders:
+                trades = platform.credits.settle_desk_orders(
+                    orders, permits, progress=self._counter(f"period {k + 1}: desk orders", len(orders)))
+                for p in permits:
+                    self.permits.pop(self.person_index[p.owner], None)
+                for t in trades:
+                    if t.side == "sell":
+                        sold_t += t.amount / GRAMS
+                        surplus_paid += t.paid / self.money
+                    else:
+                        bought_t += t.amount / GRAMS
+                        purchases_paid += t.paid / self.money
+                        covered_t += t.covered / GRAMS
         # Rows by group, and the model's welfare terms for the period.
         for group in ("low_carbon", "high_carbon"):
             outs = [o for o in with_market.outcomes if o.person.group == group]
@@ -639,6 +666,15 @@ class Simulation:
                 "purchases_paid": round(purchases_paid, 2) if group == "high_carbon" else 0.0})
         self.welfare_row(k, with_market)
         return round(sum(o.emissions_t for o in with_market.outcomes), 6)
+
+    def _desk_order(self, person: int, kind: int, amount: int, price: int, deadline: int, domain: bytes,
+                    period: int = 0) -> Any:
+        """Person ``person``'s signed desk order (its next nonce) for the platform, at ``price`` or better."""
+        nonce = self.order_nonces[person]
+        self.order_nonces[person] = nonce + 1
+        order = DeskOrder(self.person_address[person], self.platform.address, kind, amount, price, nonce, deadline,
+                          period)
+        return sign_desk_order(self.person_keys[person], order, domain)
 
     def welfare_row(self, k: int, market: Any) -> None:
         s = self.s

@@ -297,6 +297,19 @@ contract CreditManager is ICreditManager, PermissionedERC20, EIP712, Nonces {
     }
 
     /// @inheritdoc ICreditManager
+    function noncesOf(address[] calldata holders) external view returns (uint256[] memory next) {
+        next = new uint256[](holders.length);
+        for (uint256 i; i < holders.length; ++i) {
+            next[i] = nonces(holders[i]);
+        }
+    }
+
+    /// @inheritdoc ICreditManager
+    function claimedBits(uint256 batchId, uint256 word) external view returns (uint256) {
+        return _claimed[batchId][word];
+    }
+
+    /// @inheritdoc ICreditManager
     function credit() external view returns (address) {
         return address(this);
     }

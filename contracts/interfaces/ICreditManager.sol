@@ -215,6 +215,9 @@ interface ICreditManager {
     /// @notice The nonce `holder`'s next desk order must carry.
     function nonces(address holder) external view returns (uint256);
 
+    /// @notice The next desk-order nonce of each of `holders` (one call for a platform's whole list).
+    function noncesOf(address[] calldata holders) external view returns (uint256[] memory);
+
     /// @notice Redeems (burns) `amount` PCC of the caller at `merchant`, under `platform`'s rules: the platform
     /// pays the merchant its rate (rounded down). `receipt` is the merchant's receipt or order id.
     function redeem(address platform, address merchant, uint256 amount, bytes32 receipt)
@@ -235,6 +238,8 @@ interface ICreditManager {
     function nextBatchId() external view returns (uint256);
     function batchOf(uint256 batchId) external view returns (CreditBatch memory);
     function isClaimed(uint256 batchId, uint256 index) external view returns (bool);
+    /// @notice Claimed flags of entries `256 × word` to `256 × word + 255` of a batch, bit i for entry 256·word + i.
+    function claimedBits(uint256 batchId, uint256 word) external view returns (uint256);
     function methodologyOf(uint16 version) external view returns (MethodologyRecord memory);
     function quotaOf(uint16 period, uint32 region) external view returns (uint128);
     function offsetRatioOf(uint16 period) external view returns (uint16);

@@ -367,3 +367,39 @@ def test_permits_travel_with_their_owner_s_first_chunk():
     # The gas budget splits too: three orders of 95k each within 250k (60k base) make calls of 2 and 1.
     assert [len(c) for c, _ in chunk_with_permits(orders[:3], [], gas_budget=250_000)] == [2, 1]
     assert all(settle_gas(c, p) <= CALL_GAS_BUDGET for c, p in chunk_with_permits(orders * 100, permits))
+
+
+def test_fast_encoders_match_eth_abi(world):
+    from eth_abi import encode
+
+    from carbon_sdk.credits import encode_claims
+    from carbon_sdk.desk_orders import encode_settle_args
+
+    alice, bob = world["sellers"][0], world["debtors"][0]
+    orders = [signed(world, alice, SELL, tonnes("0.01")), signed(world, bob, BUY_AND_COVER, 7, nonce=3)]
+    permits = [permit_of(world, bob), permit_of(world, alice, value=5)]
+    types = ["((address,address,uint8,uint16,uint128,uint128,uint64,uint64),uint8,bytes32,bytes32)[]",
+             "(address,uint256,uint256,uint8,bytes32,bytes32)[]"]
+    for o, p in ((orders, permits), (orders, []), ([], permits[:1])):
+        assert encode_settle_args(o, p) == encode(types, [[x.as_abi() for x in o], [x.as_abi() for x in p]])
+    claims = [(0, alice.address, 5, 0, [b"\x01" * 32, b"\x02" * 32]), (7, bob.address, 0, 9, []),
+              (2**40, alice.address, 2**64 - 1, 2**127, [b"\x03" * 32])]
+    reference = encode(["uint256", "(uint256,address,uint128,uint128,bytes32[])[]"], [12, claims])
+    assert encode_claims(12, claims) == reference
+    assert encode_claims(3, []) == encode(["uint256", "(uint256,address,uint128,uint128,bytes32[])[]"], [3, []])
+
+
+def test_checksums_match_eth_utils():
+    import os
+
+    from eth_utils import to_checksum_address as reference
+
+    from carbon_sdk.abi import to_checksum_address
+
+    for _ in range(2_000):
+        raw = os.urandom(20)
+        assert to_checksum_address("0x" + raw.hex()) == to_checksum_address(raw) == reference(raw)
+        assert to_checksum_address(raw.hex().upper()) == reference(raw)
+    for bad in ("0x12", "0x" + "g" * 40, 5, b"\x01" * 19):
+        with pytest.raises(ValueError):
+            to_checksum_address(bad)

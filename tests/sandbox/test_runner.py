@@ -169,6 +169,32 @@ def test_individuals_trade_and_emit_less_with_the_market(run):
     assert all(float(w["social_welfare"]) <= float(w["welfare_at_delta_star"]) + 1e-6 for w in welfare)
 
 
+def test_individuals_trade_by_signed_orders_and_send_nothing_themselves(small, run, devnet):
+    """Desk trades are the users' signed orders settled by the platform: the chain's SoldToPlatform and
+    BoughtFromPlatform events add up to the results, and no individual ever sent a transaction."""
+    from eth_account import Account
+
+    from carbon_sdk.sandbox.runner import _key
+
+    chain = CarbonClient(devnet.rpc_url, run.manifest)
+    manager = chain.credits.contract
+    events = manager.logs(["SoldToPlatform", "BoughtFromPlatform", "DeficitCovered", "DeskOrderSettled"])
+    rows = read(run.folder, "individuals")
+    low = [r for r in rows if r["group"] == "low_carbon"]
+    high = [r for r in rows if r["group"] == "high_carbon"]
+    sold = sum(e.args["amount"] for e in events if e.name == "SoldToPlatform") / 10**6
+    bought = sum(e.args["amount"] for e in events if e.name == "BoughtFromPlatform") / 10**6
+    covered = sum(e.args["amount"] for e in events if e.name == "DeficitCovered") / 10**6
+    assert sold == pytest.approx(sum(float(r["sold_t"]) for r in low), abs=1e-6) and sold > 0
+    assert bought == pytest.approx(sum(float(r["bought_t"]) for r in high), abs=1e-6) and bought > 0
+    assert covered == pytest.approx(bought, abs=1e-6)
+    settled = [e for e in events if e.name == "DeskOrderSettled"]
+    assert len(settled) == sum(1 for e in events if e.name in ("SoldToPlatform", "BoughtFromPlatform"))
+    people = [Account.from_key(_key(small.seed, f"person/{i}")).address for i in range(small.individuals.count)]
+    counts = chain.rpc.batch([("eth_getTransactionCount", [a, "latest"]) for a in people])
+    assert all(int(c, 16) == 0 for c in counts)
+
+
 def test_the_report_shows_what_the_chain_holds(run, devnet):
     """The report's market table gives each period's volume and VWAP: the same as the exchange's own fills."""
     from carbon_sdk.sandbox.report import PLOTS, write_report
