@@ -2523,108 +2523,34 @@ def credits_prices(obj: Context, platform: str) -> None:
 
 # -- credits order: signed desk orders (carbon_sdk.desk_orders)
 #
-# A desk-orders file is what `carbon_sdk.desk_orders.save_orders` writes (format, manager, chain_id, orders),
-# with one addition the SDK's `load_orders` ignores: "permits", the settlement-token permits (EIP-2612) that
-# buyers signed for the credit manager, each with the nonce it was signed with (so its signature can be
-# checked before it is relayed).
+# The desk-orders file, its checks and the settlement are the SDK's (carbon_sdk.desk_orders: DeskOrdersFile,
+# load_orders; CreditsModule: open_desk_file, add_desk_order, check_desk_files, preflight_desk_batch,
+# settle_desk_batch); these commands parse arguments and print.
 
-_KIND_CHOICES = ["sell", "buy", "buy-and-cover"]
 SHOWN_TRADES = 50  # rows of the per-trade table printed by `credits order settle` (--csv writes them all)
 
 
-class DeskFile:
-    """A desk-orders file: its signed orders, its permits with their nonces, and the deployment it is for."""
-
-    def __init__(self, path: Path, orders: list[Any], permits: list[tuple[Any, int]], manager: str, chain_id: int):
-        self.path, self.orders, self.permits, self.manager, self.chain_id = path, orders, permits, manager, chain_id
-
-    def check_deployment(self, client: Any) -> None:
-        manager, chain_id = client.credits.contract.address, client.chain_id
-        if self.manager != manager or self.chain_id != chain_id:
-            raise InvalidInput(f"{self.path} holds desk orders for credit manager {self.manager} on chain "
-                               f"{self.chain_id}, not this deployment's ({manager} on chain {chain_id}); nothing "
-                               "was sent")
-
-
-def _permit_json(permit: Any, nonce: int) -> dict[str, Any]:
-    return {"owner": permit.owner, "spender": permit.spender, "value": str(permit.value), "nonce": nonce,
-            "deadline": permit.deadline, "v": permit.v, "r": "0x" + permit.r.hex(), "s": "0x" + permit.s.hex()}
-
-
-def _permit_from_json(data: Any, where: str) -> tuple[Any, int]:
-    from carbon_sdk.desk_orders import SettlementPermit
-    from carbon_sdk.registry import checked_address
-
-    def word(text: Any) -> bytes:
-        raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
-        if len(raw) != 32:
-            raise ValueError(f"a signature word has 32 bytes, not {len(raw)}")
-        return raw
-
-    def uint(text: Any, what: str) -> int:
-        number = int(text)
-        if not 0 <= number < 2**256:
-            raise ValueError(f"{what} {number} is not a uint256")
-        return number
-
+def _save_desk_file(desk: Any) -> None:
     try:
-        permit = SettlementPermit(checked_address(data["owner"], "owner"), checked_address(data["spender"], "spender"),
-                                  uint(data["value"], "value"), uint(data["deadline"], "deadline"),
-                                  int(data["v"]), word(data["r"]), word(data["s"]))
-        return permit, uint(data["nonce"], "nonce")
-    except KeyError as missing:
-        raise InvalidInput(f"{where}: missing field {missing}") from None
-    except (TypeError, ValueError, AttributeError) as error:
-        raise InvalidInput(f"{where}: {error}") from None
-
-
-def read_desk_file(path: Path) -> DeskFile:
-    """A desk-orders file (``save_orders``'s format, with its optional "permits"); every problem names the file."""
-    from carbon_sdk.desk_orders import load_orders
-
-    try:
-        orders, manager, chain_id = load_orders(path)
-    except InvalidInput as error:
-        raise error if str(path) in str(error) else InvalidInput(f"{path}: {error}") from None
-    except KeyError as missing:
-        raise InvalidInput(f"{path}: not a desk-orders file: missing field {missing}") from None
-    except (TypeError, ValueError, AttributeError) as error:
-        raise InvalidInput(f"{path}: not a valid desk-orders file: {error}") from None
-    permits = json.loads(path.read_text()).get("permits", [])
-    if not isinstance(permits, list):
-        raise InvalidInput(f"{path}: \"permits\" must be a list")
-    return DeskFile(path, orders, [_permit_from_json(p, f"{path}: permit {n}") for n, p in enumerate(permits)],
-                    manager, chain_id)
-
-
-def write_desk_file(desk: DeskFile) -> None:
-    """Write with ``save_orders`` (then the permits), through a temporary file: a failure leaves the old file."""
-    from carbon_sdk.desk_orders import save_orders
-
-    temporary = desk.path.with_name(f".{desk.path.name}.partial")
-    try:
-        save_orders(temporary, desk.orders, manager=desk.manager, chain_id=desk.chain_id)
-        if desk.permits:
-            data = json.loads(temporary.read_text())
-            data["permits"] = [_permit_json(p, nonce) for p, nonce in desk.permits]
-            temporary.write_text(json.dumps(data, indent=1))
-        os.replace(temporary, desk.path)
+        desk.save()
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {desk.path}: {exc.strerror}") from None
 
 
-def _deadline(seconds: int) -> str:
+def _before_sending(check: Callable[[], Any]) -> Any:
+    """Run a check of `order settle`: its refusal says that nothing was sent (and how to go on)."""
+    from carbon_sdk.desk_orders import DeskOrdersSettled
+
     try:
-        return f"{_unix(seconds)} UTC"
-    except (ValueError, OverflowError, OSError):  # past the calendar's years
-        return f"unix time {seconds}"
+        return check()
+    except DeskOrdersSettled as settled:
+        raise InvalidInput(f"{settled}: pass --skip-settled to settle the rest; nothing was sent") from None
+    except InvalidInput as refused:
+        raise InvalidInput(f"{refused}; nothing was sent") from None
 
 
-def _next_free(first: int, taken: set[int]) -> int:
-    while first in taken:
-        first += 1
-    return first
+def _trade_kind(trade: Any) -> str:
+    return "sell" if trade.side == "sell" else ("buy-and-cover" if trade.covered else "buy")
 
 
 @credits_group.group("order")
@@ -2634,7 +2560,7 @@ def credits_order() -> None:
 
 
 @credits_order.command("sign")
-@click.argument("kind", type=click.Choice(_KIND_CHOICES))
+@click.argument("kind", type=click.Choice(["sell", "buy", "buy-and-cover"]))
 @click.argument("amount", type=TONNES)
 @click.option("--platform", required=True, help="The platform whose desk trades (and which settles the order).")
 @click.option("--limit-price", help="sell: the lowest buy-back price accepted; buy: the highest sale price, in the "
@@ -2652,6 +2578,8 @@ def credits_order_sign(obj: Context, kind: str, amount: int, platform: str, limi
                        period_id: int | None, valid_for: int, permit: bool, out: Path, append: bool) -> None:
     """Sign an order of the signer's key to sell AMOUNT PCC to a platform's desk, buy AMOUNT PCC from it, or buy
     and cover a deficit, and write it to a desk-orders file for the platform. Nothing is sent."""
+    from carbon_sdk.desk_orders import time_text
+
     if kind == "buy-and-cover" and period_id is None:
         raise click.UsageError("a buy-and-cover order needs --period (the deficit's period)")
     if kind != "buy-and-cover" and period_id is not None:
@@ -2661,136 +2589,24 @@ def credits_order_sign(obj: Context, kind: str, amount: int, platform: str, limi
     if out.exists() and not append:
         raise click.UsageError(f"{out} exists: pass --append to add the order to it")
     client = _run(obj.client)
-    me, manager = client.address, client.credits.contract.address
-    if out.exists():
-        desk = _run(lambda: read_desk_file(out))
-        _run(lambda: desk.check_deployment(client))
-    else:
-        desk = DeskFile(out, [], [], manager, client.chain_id)
+    desk = _run(lambda: client.credits.open_desk_file(out))
     decimals, symbol = _run(lambda: _settlement_units(client))
     limit = None if limit_price is None else _run(lambda: parse_units(limit_price, decimals,
                                                                       f"limit-price ({symbol})"))
-    if limit == 0 and kind != "sell":
-        raise click.UsageError("a buy order with a limit price of 0 could never be settled")
-    # Nonces in sequence: after the holder's orders (and permits) already in the file and not yet settled.
-    nonce = _next_free(_run(lambda: client.credits.order_nonce(me)),
-                       {s.order.nonce for s in desk.orders if s.order.holder == me})
-    order = _run(lambda: client.credits.desk_order(platform, kind, amount, limit_price=limit, period=period_id or 0,
-                                                   valid_for=valid_for, nonce=nonce))
-    desk.orders.append(_run(lambda: client.credits.sign_desk_order(order)))
-    if permit:
-        permit_nonce = _next_free(_run(lambda: client.settlement.permit_nonce(me)),
-                                  {n for p, n in desk.permits if p.owner == me})
-        signed = _run(lambda: client.settlement.sign_permit(manager, valid_for=valid_for, nonce=permit_nonce))
-        desk.permits.append((signed, permit_nonce))
-    write_desk_file(desk)
-    verb, bound = ("sell", "no less") if kind == "sell" else ("buy", "no more")
-    where = "to" if kind == "sell" else "from"
+    signed, _ = _run(lambda: client.credits.add_desk_order(desk, platform, kind, amount, limit_price=limit,
+                                                           period=period_id or 0, valid_for=valid_for, permit=permit))
+    _save_desk_file(desk)
+    order = signed.order
+    verb, bound, where = ("sell", "no less", "to") if kind == "sell" else ("buy", "no more", "from")
     cover = f" and cover its deficit of period {order.period}" if kind == "buy-and-cover" else ""
     price = f"{bound} than {_per_credit(order.limit_price, decimals, symbol)}" if order.limit_price else "any price"
-    console.print(f"signed: {me} will {verb} {_pcc(order.amount)} {where} {order.platform}{cover} at {price}, nonce "
-                  f"{order.nonce}, valid until "
-                  f"{_deadline(order.deadline)}" + (", with a permit letting the credit manager draw its payments "
-                                                    "(no limit)" if permit else ""),
+    console.print(f"signed: {order.holder} will {verb} {_pcc(order.amount)} {where} {order.platform}{cover} at "
+                  f"{price}, nonce {order.nonce}, valid until {time_text(order.deadline)}"
+                  + (", with a permit letting the credit manager draw its payments (no limit)" if permit else ""),
                   soft_wrap=True)
-    console.print(f"{out} holds {_n(len(desk.orders), 'order')}" + (
-        f" and {_n(len(desk.permits), 'permit')}" if desk.permits else "") + " for "
-        f"{manager} on chain {client.chain_id}; nothing was sent", soft_wrap=True)
-
-
-def _settleable(client: Any, files: Sequence[DeskFile], skip_settled: bool
-                ) -> tuple[list[tuple[str, Any]], list[Any], int, int]:
-    """The orders (each named by file and position) and permits to settle, checked before anything is sent:
-    this deployment, this platform, unexpired, signed by their holders (owners). Orders whose nonce is used
-    (settled already) refuse the whole unless ``skip_settled``; permits already used are left out. Returns
-    (orders, permits, orders skipped, permits skipped)."""
-    me, manager = client.address, client.credits.contract.address
-    for desk in files:
-        desk.check_deployment(client)
-    now, domain = client.chain_time(), client.credits.order_domain
-    orders = [(f"{d.path}: order {n} ({s.order.holder}, nonce {s.order.nonce})", s)
-              for d in files for n, s in enumerate(d.orders)]
-    for where, signed in orders:
-        o = signed.order
-        if o.platform != me:
-            raise InvalidInput(f"{where} is for platform {o.platform}, not the signer {me}; nothing was sent")
-        if o.deadline <= now:  # the next block's time is later than the latest one's
-            raise InvalidInput(f"{where} expired at {_deadline(o.deadline)} (chain time {_deadline(now)}): its holder "
-                               "must sign it again; nothing was sent")
-        if signed.signer(domain) != o.holder:
-            raise InvalidInput(f"{where} is not signed by its holder for this deployment; nothing was sent")
-    holders = sorted({s.order.holder for _, s in orders})
-    used = dict(zip(holders, (int(n) for n in client.credits.contract.call_many("nonces", [(h,) for h in holders]))))
-    settled = [where for where, s in orders if s.order.nonce < used[s.order.holder]]
-    if settled and not skip_settled:
-        raise InvalidInput(f"{len(settled)} of the {_n(len(orders), 'order')} were settled before (their nonces "
-                           f"are used; the first: {settled[0]}): pass --skip-settled to settle the rest; nothing was "
-                           "sent")
-    orders = [(where, s) for where, s in orders if s.order.nonce >= used[s.order.holder]]
-
-    from eth_utils import keccak
-
-    from carbon_sdk.desk_orders import PERMIT_TYPEHASH
-    from carbon_sdk.signing import eip712_words, recover_typed_signer
-
-    permits = [(f"{d.path}: permit {n} ({p.owner}, nonce {nonce})", p, nonce)
-               for d in files for n, (p, nonce) in enumerate(d.permits)]
-    token_domain = client.settlement.permit_domain() if permits else b""
-    owners = sorted({p.owner for _, p, _ in permits})
-    relayed = dict(zip(owners, (int(n) for n in client.settlement.contract.call_many("nonces", [(o,) for o in owners]))))
-    expected = dict(relayed)
-    kept = []
-    for where, p, nonce in permits:
-        if p.spender != manager:
-            raise InvalidInput(f"{where} lets {p.spender} draw, not the credit manager {manager}; nothing was sent")
-        struct = keccak(PERMIT_TYPEHASH + eip712_words(p.owner, p.spender, p.value, nonce, p.deadline))
-        if recover_typed_signer(token_domain, struct, p.v, p.r, p.s) != p.owner:
-            raise InvalidInput(f"{where} is not signed by its owner for this deployment's settlement token; nothing "
-                               "was sent")
-        if nonce < relayed[p.owner]:
-            continue  # relayed already: its allowance stands (the chain would skip it)
-        if nonce != expected[p.owner]:
-            raise InvalidInput(f"{where}: the owner's next permit nonce is {expected[p.owner]}; nothing was sent")
-        if p.deadline <= now:
-            raise InvalidInput(f"{where} expired at {_deadline(p.deadline)} (chain time {_deadline(now)}): its owner "
-                               "must sign it again; nothing was sent")
-        expected[p.owner] += 1
-        kept.append((where, p, nonce))
-    return orders, [p for _, p, _ in kept], len(settled), len(permits) - len(kept)
-
-
-def _preflight(client: Any, orders: list[tuple[str, Any]], permits: list[Any]) -> int:
-    """Run the first settleDeskOrders call on the current state (a gas estimate): a refusal (a price moved, a
-    balance or allowance short, a deficit smaller than its cover) stops everything before anything is sent, and
-    names the order it is about (the shortest refused prefix, by bisection). Later calls depend on the first,
-    so only the chain checks them. Returns the number of calls."""
-    from carbon_sdk.desk_orders import chunk_with_permits
-    from carbon_sdk.errors import TransactionReverted
-
-    chunks = chunk_with_permits([s for _, s in orders], permits)
-    first, riding = chunks[0]
-
-    def estimate(prefix: Sequence[Any]) -> None:
-        client.sender.estimate(client.credits.contract.tx("settleDeskOrders", [s.as_abi() for s in prefix],
-                                                          [p.as_abi() for p in riding]))
-
-    try:
-        estimate(first)
-    except TransactionReverted as refused:
-        which = ""
-        if first:  # permits never revert (the contract skips a failing one): an order does
-            low, high = 1, len(first)  # the shortest refused prefix is in [low, high]
-            while low < high:
-                middle = (low + high) // 2
-                try:
-                    estimate(first[:middle])
-                    low = middle + 1
-                except TransactionReverted:
-                    high = middle
-            which = f" at {orders[low - 1][0]}"
-        raise InvalidInput(f"the chain refuses the first settlement transaction{which}: {type(refused).__name__}: "
-                           f"{refused}; nothing was sent") from None
-    return len(chunks)
+    console.print(f"{out} holds {_n(len(desk.orders), 'order')}"
+                  + (f" and {_n(len(desk.permits), 'permit')}" if desk.permits else "")
+                  + f" for {desk.manager} on chain {desk.chain_id}; nothing was sent", soft_wrap=True)
 
 
 def _trades_table(trades: Sequence[Any], tx_numbers: dict[str, int], decimals: int, symbol: str) -> Table:
@@ -2799,10 +2615,9 @@ def _trades_table(trades: Sequence[Any], tx_numbers: dict[str, int], decimals: i
     for name in ("#", "holder", "kind", "amount", "price", "paid", "covered", "tx"):
         table.add_column(name, justify="right" if name not in ("holder", "kind") else "left")
     for n, trade in enumerate(trades[:SHOWN_TRADES]):
-        kind = "sell" if trade.side == "sell" else ("buy-and-cover" if trade.covered else "buy")
-        table.add_row(str(n), trade.account, kind, _pcc(trade.amount), _per_credit(trade.price, decimals, symbol),
-                      f"{format_units(trade.paid, decimals)} {symbol}", _pcc(trade.covered) if trade.covered else "-",
-                      str(tx_numbers[trade.tx_hash]))
+        table.add_row(str(n), trade.account, _trade_kind(trade), _pcc(trade.amount),
+                      _per_credit(trade.price, decimals, symbol), f"{format_units(trade.paid, decimals)} {symbol}",
+                      _pcc(trade.covered) if trade.covered else "-", str(tx_numbers[trade.tx_hash]))
     return table
 
 
@@ -2819,38 +2634,26 @@ def credits_order_settle(obj: Context, files: tuple[Path, ...], skip_settled: bo
     deployment, this platform, unexpired, signed by its holder, nonces in sequence) and the first transaction is
     tried on the current state; then 200 orders a transaction (progress bar when there are several), relaying
     each buyer's permit with its first order. Prints the trades and the transactions."""
-    desks = [_run(lambda path=path: read_desk_file(path)) for path in files]
+    from carbon_sdk.desk_orders import DeskSettlementIncomplete, load_orders
+
+    desks = [_run(lambda path=path: load_orders(path)) for path in files]
     client = _run(obj.client)
-    orders, permits, skipped, stale = _run(lambda: _settleable(client, desks, skip_settled))
-    notes = []
-    if skipped:
-        notes.append(f"{_n(skipped, 'order')} settled before, left out")
-    if stale:
-        notes.append(f"{_n(stale, 'permit')} relayed before, left out")
-    if not orders and not permits:
+    batch = _run(lambda: _before_sending(lambda: client.credits.check_desk_files(desks, skip_settled=skip_settled)))
+    notes = ([f"{_n(batch.settled, 'order')} settled before, left out"] if batch.settled else []) + (
+        [f"{_n(batch.relayed, 'permit')} relayed before, left out"] if batch.relayed else [])
+    if not batch.orders and not batch.permits:
         _run(lambda: _refuse("nothing to settle" + (f" ({'; '.join(notes)})" if notes else "")))
-    calls = _run(lambda: _preflight(client, orders, permits))
-    signed = [s for _, s in orders]
+    _run(lambda: _before_sending(lambda: client.credits.preflight_desk_batch(batch)))
 
     def settle(advance: Callable[[int], None] | None) -> list[Any]:
-        from carbon_sdk.errors import TransactionError
-
         try:
-            return client.credits.settle_desk_orders(signed, permits, progress=advance)
-        except TransactionError as failed:  # a later call refused on chain: the ones before it stand
-            holders = sorted({s.order.holder for s in signed})
-            used = dict(zip(holders, client.credits.contract.call_many("nonces", [(h,) for h in holders])))
-            done = sum(1 for s in signed if s.order.nonce < used[s.order.holder])
-            if not done:
-                raise
-            raise TransactionError(f"{type(failed).__name__}: {failed}; the transactions before it settled "
-                                   f"{done} of the {_n(len(signed), 'order')}: settle the same files again with "
-                                   "--skip-settled for the rest") from None
+            return client.credits.settle_desk_batch(batch, progress=advance)
+        except DeskSettlementIncomplete as partial:
+            raise DeskSettlementIncomplete(f"{partial}: settle the same files again with --skip-settled for the "
+                                           "rest", partial.settled, partial.error) from None
 
-    if calls > 1:
-        trades = with_progress("settling", len(signed), settle)
-    else:
-        trades = _run(lambda: settle(None))
+    calls = len(batch.chunks)
+    trades = with_progress("settling", len(batch.orders), settle) if calls > 1 else _run(lambda: settle(None))
     decimals, symbol = _run(lambda: _settlement_units(client))
     hashes = list(dict.fromkeys(t.tx_hash for t in trades))
     numbers = {h: n for n, h in enumerate(hashes)}
@@ -2862,6 +2665,7 @@ def credits_order_settle(obj: Context, files: tuple[Path, ...], skip_settled: bo
     def money(units: int) -> str:
         return f"{format_units(units, decimals)} {symbol}"
 
+    alone = calls - len(hashes)  # calls that relayed permits only: they make no trade
     rows = [("orders settled", f"{len(trades)} ({len(sells)} sell, {sum(1 for t in buys if not t.covered)} buy, "
                                f"{sum(1 for t in buys if t.covered)} buy-and-cover)"),
             ("sold to the desk", f"{_pcc(sum(t.amount for t in sells))}; the platform paid "
@@ -2869,9 +2673,8 @@ def credits_order_settle(obj: Context, files: tuple[Path, ...], skip_settled: bo
             ("bought from the desk", f"{_pcc(sum(t.amount for t in buys))}; buyers paid "
                                      f"{money(sum(t.paid for t in buys))}"),
             ("covered (burned)", _pcc(sum(t.covered for t in buys))),
-            ("permits relayed", len(permits))]
-    alone = calls - len(hashes)  # calls that relayed permits only: they make no trade
-    rows.append(("transactions", f"{calls}" + (f" ({alone} relaying permits only)" if alone else "")))
+            ("permits relayed", len(batch.permits)),
+            ("transactions", f"{calls}" + (f" ({alone} relaying permits only)" if alone else ""))]
     rows += [(f"tx {n}", h) for n, h in enumerate(hashes)]
     if notes:
         rows.append(("left out", "; ".join(notes)))
@@ -2882,8 +2685,7 @@ def credits_order_settle(obj: Context, files: tuple[Path, ...], skip_settled: bo
                 writer = csv.writer(handle)
                 writer.writerow(["holder", "kind", "amount", "price", "paid", "covered", "tx"])
                 for trade in trades:
-                    kind = "sell" if trade.side == "sell" else ("buy-and-cover" if trade.covered else "buy")
-                    writer.writerow([trade.account, kind, format_tonnes(trade.amount).replace(",", ""),
+                    writer.writerow([trade.account, _trade_kind(trade), format_tonnes(trade.amount).replace(",", ""),
                                      format_units(trade.price, decimals).replace(",", ""),
                                      format_units(trade.paid, decimals).replace(",", ""),
                                      format_tonnes(trade.covered).replace(",", ""), trade.tx_hash])

@@ -29,9 +29,10 @@ batch, of one deployment on one chain.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from eth_utils import keccak
 
@@ -43,17 +44,29 @@ from carbon_sdk.desk_orders import (
     BUY_AND_COVER,
     KINDS,
     SELL,
+    DeskBatch,
     DeskOrder,
+    DeskOrderRefused,
+    DeskOrdersFile,
+    DeskOrdersSettled,
+    DeskSettlementIncomplete,
     SettlementPermit,
     SignedDeskOrder,
-    chunk_with_permits,
     encode_settle_args,
+    load_orders,
+    next_free,
     settle_gas,
     desk_domain,
     sign_desk_order,
+    time_text,
 )
 from carbon_sdk.economics import Number, PlatformPrices, platform_prices
-from carbon_sdk.errors import InvalidInput, contract_error
+from carbon_sdk.errors import (
+    InvalidInput,
+    TransactionError,
+    TransactionReverted,
+    contract_error,
+)
 from carbon_sdk.merkle import StandardMerkleTree
 from carbon_sdk.registry import _region, checked_address
 from carbon_sdk.tx import Call, Progress, per_item
@@ -397,7 +410,7 @@ class CreditsModule:
         """Claim many entries (the batch's platform), ``per_transaction`` per transaction; skips the ones
         claimed already. Returns the number claimed.
 
-        The first transaction is tried (eth_estimateGas) before any is sent, so a wrong batch, a caller that is
+        The first transaction is tried (one eth_call) before any is sent, so a wrong batch, a caller that is
         not its platform or an entry that does not belong raises its typed error with nothing claimed; the
         rest go with a fixed gas limit (CLAIM_GAS each), as their entries are alike."""
         if not 1 <= per_transaction <= MAX_CLAIMS:
@@ -418,7 +431,7 @@ class CreditsModule:
         chunks = [todo[s:s + per_transaction] for s in range(0, len(todo), per_transaction)]
         calls = [Call(to=self.contract.address, data=selector + encode_claims(batch.batch_id, [claim(i) for i in c]),
                       gas=CLAIM_BASE_GAS + CLAIM_GAS * len(c), label="CreditManager.claimMany") for c in chunks]
-        self._client._require_sender().estimate(calls[0])  # raises the typed error of a refused first call
+        self._client._require_sender().simulate(calls[0])  # raises the typed error of a refused first call
         self._client.transact_many(calls, progress=per_item(chunks, progress))
         return len(todo)
 
@@ -609,6 +622,8 @@ class CreditsModule:
             limit_price = posted.buy_back if code == SELL else posted.sale
             if limit_price == 0:
                 raise contract_error("CreditsDeskClosed", platform=platform)
+        elif limit_price == 0 and code != SELL:
+            raise InvalidInput("a buy order with a limit price of 0 could never be settled")
         me = self._client.address
         return DeskOrder(me, platform, code, checked_amount(amount, "amount"), limit_price,
                          self.order_nonce(me) if nonce is None else nonce,
@@ -621,45 +636,232 @@ class CreditsModule:
             raise InvalidInput(f"this client's key is {sender.address}'s, not the order holder {order.holder}'s")
         return sign_desk_order(sender.signer.signing_key, order, self.order_domain)
 
-    def settle_desk_orders(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit] = (), *,
-                           progress: Progress | None = None) -> list[DeskTrade]:
-        """Settle holders' signed orders at this platform's desk, ``MAX_DESK_ORDERS`` per transaction, relaying
-        ``permits`` with each owner's first order. Every order is checked first (this platform's, a valid
-        signature of its holder for this deployment, not expired, nonces in sequence): a bad one raises
-        InvalidInput naming it and nothing is sent. Returns the trades, in order (``covered`` set for
-        buy-and-cover orders)."""
-        me = self._client.address
-        domain, now = self.order_domain, self._client.chain_time()
-        holders = sorted({o.order.holder for o in orders})
-        expected: dict[str, int] = {}
-        for start in range(0, len(holders), 2_000):  # one read for two thousand holders
-            part = holders[start:start + 2_000]
-            expected.update(zip(part, (int(n) for n in self.contract.call("noncesOf", part))))
-        for n, signed in enumerate(orders):
-            o = signed.order
-            where = f"desk order {n} ({o.holder}, nonce {o.nonce})"
-            if o.platform != me:
-                raise InvalidInput(f"{where} is for platform {o.platform}, not this one ({me})")
-            if o.deadline <= now:  # the next block is later than the latest
-                raise InvalidInput(f"{where} expired at {o.deadline} (chain time {now})")
-            if o.nonce != expected[o.holder]:
-                raise InvalidInput(f"{where}: the holder's next nonce is {expected[o.holder]}")
-            expected[o.holder] += 1
-            if signed.signer(domain) != o.holder:
-                raise InvalidInput(f"{where} is not signed by its holder for this deployment")
+    def open_desk_file(self, path: str | Path) -> DeskOrdersFile:
+        """The desk-orders file at ``path`` (:func:`~carbon_sdk.desk_orders.load_orders`), which must be for this
+        deployment; a new, empty one (not written yet) if there is none."""
+        path = Path(path)
+        if not path.exists():
+            return DeskOrdersFile(path, [], [], self.contract.address, self._client.chain_id)
+        desk = load_orders(path)
+        desk.check_deployment(self.contract.address, self._client.chain_id)
+        return desk
+
+    def add_desk_order(self, desk: DeskOrdersFile, platform: str, kind: str | int, amount: int, *,
+                       limit_price: int | None = None, period: int = 0, valid_for: int = 3_600,
+                       permit: bool = False) -> tuple[SignedDeskOrder, SettlementPermit | None]:
+        """Sign an order of this client's account (:meth:`desk_order`) into ``desk`` (a file of this deployment;
+        not written), with the nonce after the holder's orders already in it; with ``permit``, also an unlimited
+        settlement-token permit for the credit manager, valid as long (after the holder's permits in it). Sends
+        nothing. Returns the order and the permit (or None)."""
         manager = self.contract.address
-        for n, p in enumerate(permits):
-            if p.spender != manager:
-                raise InvalidInput(f"permit {n} ({p.owner}) is for spender {p.spender}, not the credit manager")
-        chunks = chunk_with_permits(orders, permits)
-        selector = self.contract.abi.function("settleDeskOrders").selector
-        calls = [Call(to=manager, data=selector + encode_settle_args(c, ps), gas=settle_gas(c, ps),
-                      label="CreditManager.settleDeskOrders") for c, ps in chunks]
+        desk.check_deployment(manager, self._client.chain_id)
+        me = self._client.address
+        code = KINDS.get(kind, kind) if isinstance(kind, str) else kind
+        if permit and code == SELL:
+            raise InvalidInput("a permit is for buy orders: a seller pays nothing")
+        nonce = next_free(self.order_nonce(me), (s.order.nonce for s in desk.orders if s.order.holder == me))
+        signed = self.sign_desk_order(self.desk_order(platform, kind, amount, limit_price=limit_price,
+                                                      period=period, valid_for=valid_for, nonce=nonce))
+        signed_permit = None
+        if permit:
+            settlement = self._client.settlement
+            permit_nonce = next_free(settlement.permit_nonce(me), (p.nonce for p in desk.permits if p.owner == me))
+            signed_permit = settlement.sign_permit(manager, valid_for=valid_for, nonce=permit_nonce)
+        desk.orders.append(signed)
+        if signed_permit is not None:
+            desk.permits.append(signed_permit)
+        return signed, signed_permit
+
+    def check_desk_orders(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit] = (), *,
+                          skip_settled: bool = False) -> DeskBatch:
+        """Check signed orders and permits against the chain before anything is sent, as this platform would
+        settle them. Each order: this platform's, settled before (its nonce used: left out with
+        ``skip_settled``, else DeskOrdersSettled), not expired (a deadline at or before the chain's time is),
+        nonces in sequence per holder, signed by its holder for this deployment. Each permit: for the credit
+        manager, relayed before (left out: its allowance stands), signed by its owner for this deployment's
+        settlement token, token nonces in sequence per owner, not expired. A problem raises InvalidInput naming
+        the order (``desk order N (holder, nonce)``) or permit (``permit N (owner, nonce)``). Returns the
+        :class:`DeskBatch` to send."""
+        return self._check_desk(orders, permits, skip_settled, lambda n: f"desk order {n}", lambda n: f"permit {n}")
+
+    def check_desk_files(self, files: Sequence[DeskOrdersFile], *, skip_settled: bool = False) -> DeskBatch:
+        """:meth:`check_desk_orders` for files' orders and permits, in turn, once each file is found to be for
+        this deployment; messages name the file and the position (``orders.json: order 3 (holder, nonce)``)."""
+        for desk in files:
+            desk.check_deployment(self.contract.address, self._client.chain_id)
+        order_places = [f"{desk.path}: order {n}" for desk in files for n in range(len(desk.orders))]
+        permit_places = [f"{desk.path}: permit {n}" for desk in files for n in range(len(desk.permits))]
+        return self._check_desk([s for desk in files for s in desk.orders],
+                                [p for desk in files for p in desk.permits], skip_settled,
+                                order_places.__getitem__, permit_places.__getitem__)
+
+    def preflight_desk_batch(self, batch: DeskBatch) -> None:
+        """Run the batch's first settleDeskOrders call on the current state, as this client, without sending it.
+        If the chain refuses it (a price moved, a balance or allowance short, a cover above the deficit...),
+        raise DeskOrderRefused naming the first order it refuses: the last of the shortest refused prefix, found
+        by bisection (permits never make the call fail: the contract skips a failing one)."""
+        if not batch.chunks:
+            return
+        first, riding = batch.chunks[0]
+        try:
+            self._try_settle(first, riding)
+        except TransactionReverted as refused:
+            index = None
+            if first:
+                low, high = 1, len(first)  # the shortest refused prefix is in [low, high]
+                while low < high:
+                    middle = (low + high) // 2
+                    try:
+                        self._try_settle(first[:middle], riding)
+                        low = middle + 1
+                    except TransactionReverted:
+                        high = middle
+                index = low - 1
+            which = f" at {batch.name(index)}" if index is not None else ""
+            raise DeskOrderRefused(f"the chain refuses the first settlement transaction{which}: "
+                                   f"{type(refused).__name__}: {refused}", index, refused) from None
+
+    def settle_desk_orders(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit] = (), *,
+                           skip_settled: bool = False, progress: Progress | None = None) -> list[DeskTrade]:
+        """Settle holders' signed orders at this platform's desk, ``MAX_DESK_ORDERS`` per transaction, relaying
+        ``permits`` with each owner's first order. Everything is checked first (:meth:`check_desk_orders`): a
+        bad order or permit raises InvalidInput naming it and nothing is sent; permits relayed before are left
+        out, and orders settled before too with ``skip_settled``. Then :meth:`settle_desk_batch`. Returns the
+        trades, in order (``covered`` set for buy-and-cover orders)."""
+        return self.settle_desk_batch(self.check_desk_orders(orders, permits, skip_settled=skip_settled),
+                                      progress=progress)
+
+    def settle_desk_batch(self, batch: DeskBatch, *, progress: Progress | None = None) -> list[DeskTrade]:
+        """Send a checked batch (:meth:`check_desk_orders`): its calls (:func:`chunk_with_permits`), directly
+        encoded, with fixed gas limits (:func:`settle_gas`). The first is tried before any is sent: a refusal
+        raises the chain's typed error with nothing settled. If a later one fails, the ones before it stand:
+        DeskSettlementIncomplete says how many orders they settled (the failure itself is raised if none).
+        ``progress(n)`` is told as orders settle. Returns the trades, in order."""
+        if not batch.chunks:
+            return []
+        calls = [self._settle_call(c, ps) for c, ps in batch.chunks]
         # The first call is tried before any is sent (a price moved, a balance or allowance short...): its typed
         # error is raised with nothing settled. The rest go with fixed gas limits, as their orders are alike.
-        self._client._require_sender().estimate(calls[0])
-        receipts = self._client.transact_many(calls, progress=per_item([c for c, _ in chunks], progress))
+        self._try_settle(*batch.chunks[0])
+        try:
+            receipts = self._client.transact_many(calls, progress=per_item([c for c, _ in batch.chunks], progress))
+        except TransactionError as failed:
+            nonces = self._order_nonces({s.order.holder for s in batch.orders})
+            done = sum(1 for s in batch.orders if s.order.nonce < nonces[s.order.holder])
+            if not done:
+                raise
+            total = len(batch.orders)
+            raise DeskSettlementIncomplete(
+                f"{type(failed).__name__}: {failed}; the transactions before it settled {done} of the {total} "
+                f"order{'' if total == 1 else 's'}", done, failed) from failed
+        manager = self.contract.address
         return [trade for r in receipts for trade in desk_trades(r, manager)]
+
+    def _settle_call(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit]) -> Call:
+        """A settleDeskOrders call, directly encoded, with its fixed gas limit."""
+        return Call(to=self.contract.address, data=self._settle_selector + encode_settle_args(orders, permits),
+                    gas=settle_gas(orders, permits), label="CreditManager.settleDeskOrders")
+
+    def _try_settle(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit]) -> None:
+        """Run a settleDeskOrders call on the current state without sending it (one eth_call); raises the chain's
+        typed error if it is refused."""
+        self._client._require_sender().simulate(self._settle_call(orders, permits))
+
+    @property
+    def _settle_selector(self) -> bytes:
+        return self.contract.abi.function("settleDeskOrders").selector
+
+    def _order_nonces(self, holders: Iterable[str]) -> dict[str, int]:
+        """The holders' next desk-order nonces, read 2,000 to a call (``noncesOf``)."""
+        holders = sorted(holders)
+        out: dict[str, int] = {}
+        for start in range(0, len(holders), 2_000):
+            part = holders[start:start + 2_000]
+            out.update(zip(part, (int(n) for n in self.contract.call("noncesOf", part))))
+        return out
+
+    def _permit_nonces(self, owners: Iterable[str], token: "BoundContract") -> dict[str, int]:
+        """The owners' next settlement-token (permit) nonces: one eth_call each (the token has no batch view),
+        encoded directly, 500 to a JSON-RPC batch."""
+        owners = sorted(owners)
+        selector = "0x" + token.abi.function("nonces").selector.hex() + "0" * 24
+        out: dict[str, int] = {}
+        for start in range(0, len(owners), 500):
+            part = owners[start:start + 500]
+            results = self._client.rpc.batch([("eth_call", [{"to": token.address, "data": selector + o[2:].lower()},
+                                                             "latest"]) for o in part])
+            for owner, result in zip(part, results):
+                if isinstance(result, Exception):
+                    raise result
+                out[owner] = int(result, 16)
+        return out
+
+    def _check_desk(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit],
+                    skip_settled: bool, order_place: Callable[[int], str],
+                    permit_place: Callable[[int], str]) -> DeskBatch:
+        me, manager = self._client.address, self.contract.address
+        domain, now = self.order_domain, self._client.chain_time()
+        owners = {p.owner for p in permits}
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            # The token has no batch view of its nonces (one call per owner): read them while orders are checked.
+            token_nonces = reader.submit(self._permit_nonces, owners, self._settlement) if owners else None
+            batch = self._check_orders(orders, skip_settled, order_place, me, domain, now)
+            relayed = token_nonces.result() if token_nonces else {}
+        token_domain = self._client.settlement.permit_domain() if permits else b""
+        next_permit = dict(relayed)
+        kept_permits: list[SettlementPermit] = []
+        for n, p in enumerate(permits):
+            where = f"{permit_place(n)} ({p.owner}, nonce {p.nonce})"
+            if p.spender != manager:
+                raise InvalidInput(f"{where} lets {p.spender} draw, not the credit manager {manager}")
+            if p.nonce < relayed[p.owner]:
+                continue  # relayed before: its allowance stands (the chain would skip it)
+            if p.signer(token_domain) != p.owner:
+                raise InvalidInput(f"{where} is not signed by its owner for this deployment's settlement token")
+            if p.nonce != next_permit[p.owner]:
+                raise InvalidInput(f"{where}: the owner's next permit nonce is {next_permit[p.owner]}")
+            if p.deadline <= now:
+                raise InvalidInput(f"{where} expired at {time_text(p.deadline)} (chain time {time_text(now)}): its "
+                                   "owner must sign it again")
+            next_permit[p.owner] += 1
+            kept_permits.append(p)
+        return replace(batch, permits=kept_permits, relayed=len(permits) - len(kept_permits))
+
+    def _check_orders(self, orders: Sequence[SignedDeskOrder], skip_settled: bool, order_place: Callable[[int], str],
+                      me: str, domain: bytes, now: int) -> DeskBatch:
+        used = self._order_nonces({s.order.holder for s in orders})  # one read for two thousand holders
+        expected = dict(used)
+        kept: list[SignedDeskOrder] = []
+        positions: list[int] = []
+        settled: list[int] = []
+        for n, signed in enumerate(orders):
+            o = signed.order
+            if o.platform != me:
+                raise InvalidInput(f"{order_place(n)} ({o.holder}, nonce {o.nonce}) is for platform {o.platform}, "
+                                   f"not the signer {me}")
+            if o.nonce < used[o.holder]:  # settled before (or its nonce spent otherwise): it cannot be again
+                settled.append(n)
+                continue
+            if o.deadline <= now:  # the next block is later than the latest
+                raise InvalidInput(f"{order_place(n)} ({o.holder}, nonce {o.nonce}) expired at "
+                                   f"{time_text(o.deadline)} (chain time {time_text(now)}): its holder must sign "
+                                   "it again")
+            if o.nonce != expected[o.holder]:
+                raise InvalidInput(f"{order_place(n)} ({o.holder}, nonce {o.nonce}): the holder's next nonce is "
+                                   f"{expected[o.holder]}")
+            if signed.signer(domain) != o.holder:
+                raise InvalidInput(f"{order_place(n)} ({o.holder}, nonce {o.nonce}) is not signed by its holder "
+                                   "for this deployment")
+            expected[o.holder] += 1
+            kept.append(signed)
+            positions.append(n)
+        if settled and not skip_settled:
+            first = f"{order_place(settled[0])} ({orders[settled[0]].order.holder}, nonce " \
+                    f"{orders[settled[0]].order.nonce})"
+            raise DeskOrdersSettled(f"{len(settled)} of the {len(orders)} order{'' if len(orders) == 1 else 's'} "
+                                    f"were settled before (their nonces are used; the first: {first})",
+                                    len(settled), first)
+        return DeskBatch(kept, [], len(settled), 0, positions, order_place)
 
     # -- internals ----------------------------------------------------------------------------------------
 

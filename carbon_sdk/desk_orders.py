@@ -11,22 +11,27 @@ of the settlement token, relayed with its first order.
     permit = bob.settlement.sign_permit(manager_address)                          # once per buyer
     platform.credits.settle_desk_orders([signed, ...], permits=[permit, ...])      # 200 per transaction
 
-``save_orders`` / ``load_orders`` carry signed orders between the app and the platform as a JSON file.
+``save_orders`` / ``load_orders`` carry signed orders and permits between the app and the platform as a JSON
+file (:class:`DeskOrdersFile`); ``CreditsModule.check_desk_orders`` checks them against the chain before anything
+is sent, and :class:`DeskBatch` is what it found worth sending.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import coincurve
 from eth_utils import keccak
 
 from carbon_sdk.abi import keccak256, to_checksum_address
 
-from carbon_sdk.errors import InvalidInput
+from carbon_sdk.errors import InvalidInput, TransactionError, TransactionReverted
 from carbon_sdk.signing import (
     eip712_domain_separator,
     eip712_words,
@@ -126,32 +131,75 @@ class SignedDeskOrder:
                 "deadline": o.deadline, "v": self.v, "r": "0x" + self.r.hex(), "s": "0x" + self.s.hex()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], where: str = "order") -> "SignedDeskOrder":
+    def from_json(cls, data: Any, where: str = "order") -> "SignedDeskOrder":
+        """Read :meth:`to_json`'s layout; every problem raises InvalidInput starting with ``where``."""
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{where}: not a JSON object")
         try:
-            kind = KINDS[data["kind"]]
-            order = DeskOrder(data["holder"], data["platform"], kind, int(data["amount"]), int(data["limit_price"]),
-                              int(data["nonce"]), int(data["deadline"]), int(data.get("period", 0)))
-            return cls(order, int(data["v"]), _word(data["r"]), _word(data["s"]))
+            kind = data["kind"]
+            if not isinstance(kind, str) or kind not in KINDS:
+                raise InvalidInput(f"order kind must be one of {sorted(KINDS)}, not {kind!r}")
+            order = DeskOrder(data["holder"], data["platform"], KINDS[kind], _int(data["amount"], "amount"),
+                              _int(data["limit_price"], "limit_price"), _int(data["nonce"], "nonce"),
+                              _int(data["deadline"], "deadline"), _int(data.get("period", 0), "period"))
+            return cls(order, _uint(_int(data["v"], "v"), 8, "v"), _word(data["r"], "r"), _word(data["s"], "s"))
         except KeyError as missing:
-            raise InvalidInput(f"{where}: missing or unknown field {missing}") from None
-        except (TypeError, ValueError, AttributeError) as error:
+            raise InvalidInput(f"{where}: missing field {missing}") from None
+        except InvalidInput as error:
             raise InvalidInput(f"{where}: {error}") from None
 
 
 @dataclass(frozen=True)
 class SettlementPermit:
-    """An EIP-2612 permit of the settlement token: ``owner`` lets ``spender`` (the credit manager) draw ``value``."""
+    """An EIP-2612 permit of the settlement token: ``owner`` lets ``spender`` (the credit manager) draw ``value``.
+    ``nonce`` is the owner's token nonce it was signed with: not sent (the token reads its own), but its
+    signature can be checked, and a permit relayed before told apart, without it."""
 
     owner: str
     spender: str
     value: int
+    nonce: int
     deadline: int
     v: int
     r: bytes
     s: bytes
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "owner", _address(self.owner, "owner"))
+        object.__setattr__(self, "spender", _address(self.spender, "spender"))
+        _uint(self.value, 256, "value")
+        _uint(self.nonce, 256, "nonce")
+        _uint(self.deadline, 256, "deadline")
+        _uint(self.v, 8, "v")
+
     def as_abi(self) -> tuple:  # the spender is the credit manager itself: it is not sent
         return (self.owner, self.value, self.deadline, self.v, self.r, self.s)
+
+    def struct_hash(self) -> bytes:
+        return keccak256(PERMIT_TYPEHASH + eip712_words(self.owner, self.spender, self.value, self.nonce,
+                                                        self.deadline))
+
+    def signer(self, domain: bytes) -> str | None:
+        """Who signed it in the token's ``domain`` (:func:`permit_domain`; None: not a valid signature)."""
+        return recover_typed_signer(domain, self.struct_hash(), self.v, self.r, self.s)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"owner": self.owner, "spender": self.spender, "value": str(self.value), "nonce": self.nonce,
+                "deadline": self.deadline, "v": self.v, "r": "0x" + self.r.hex(), "s": "0x" + self.s.hex()}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "permit") -> "SettlementPermit":
+        """Read :meth:`to_json`'s layout; every problem raises InvalidInput starting with ``where``."""
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{where}: not a JSON object")
+        try:
+            return cls(data["owner"], data["spender"], _int(data["value"], "value"), _int(data["nonce"], "nonce"),
+                       _int(data["deadline"], "deadline"), _int(data["v"], "v"), _word(data["r"], "r"),
+                       _word(data["s"], "s"))
+        except KeyError as missing:
+            raise InvalidInput(f"{where}: missing field {missing}") from None
+        except InvalidInput as error:
+            raise InvalidInput(f"{where}: {error}") from None
 
 
 def _int_word(value: int) -> bytes:
@@ -175,11 +223,24 @@ def encode_settle_args(orders: Sequence[SignedDeskOrder], permits: Sequence[Sett
     return bytes(out)
 
 
-def _word(text: str) -> bytes:
-    raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+def _word(text: Any, what: str) -> bytes:
+    """A 32-byte signature word from its hex text (0x optional)."""
+    try:
+        raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    except (AttributeError, TypeError, ValueError):
+        raise InvalidInput(f"{what} must be 32 bytes in hex, not {text!r}") from None
     if len(raw) != 32:
-        raise ValueError(f"a signature word has 32 bytes, not {len(raw)}")
+        raise InvalidInput(f"{what} must be 32 bytes in hex, not {len(raw)}")
     return raw
+
+
+def _int(value: Any, what: str) -> int:
+    """A whole number from JSON: an integer, or its decimal text (how large amounts are written)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and len(value) <= 100 and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    raise InvalidInput(f"{what} must be a whole number, not {value!r}")
 
 
 def sign_desk_order(key: str | bytes | coincurve.PrivateKey, order: DeskOrder, domain: bytes) -> SignedDeskOrder:
@@ -191,37 +252,148 @@ def sign_desk_order(key: str | bytes | coincurve.PrivateKey, order: DeskOrder, d
 def sign_permit(key: str | bytes | coincurve.PrivateKey, *, owner: str, spender: str, value: int, nonce: int,
                 deadline: int, domain: bytes) -> SettlementPermit:
     """Sign an EIP-2612 permit with the owner's ``key`` in the token's ``domain`` (:func:`permit_domain`)."""
-    owner, spender = _address(owner, "owner"), _address(spender, "spender")
-    struct = keccak256(PERMIT_TYPEHASH + eip712_words(owner, spender, _uint(value, 256, "value"),
-                                                   _uint(nonce, 256, "nonce"), _uint(deadline, 256, "deadline")))
-    v, r, s = sign_typed_digest(private_key(key), domain, struct)
-    return SettlementPermit(owner, spender, value, deadline, v, r, s)
+    unsigned = SettlementPermit(owner, spender, value, nonce, deadline, 0, bytes(32), bytes(32))
+    v, r, s = sign_typed_digest(private_key(key), domain, unsigned.struct_hash())
+    return SettlementPermit(unsigned.owner, unsigned.spender, value, nonce, deadline, v, r, s)
 
 
-def save_orders(path: str | Path, orders: Iterable[SignedDeskOrder], *, manager: str, chain_id: int) -> Path:
-    """Write signed orders to a JSON file for the platform (the deployment they were signed for included)."""
+def next_free(first: int, taken: Iterable[int]) -> int:
+    """The first nonce from ``first`` on that is not ``taken`` (by orders or permits waiting in a file)."""
+    taken = set(taken)
+    while first in taken:
+        first += 1
+    return first
+
+
+@dataclass
+class DeskOrdersFile:
+    """A desk-orders file (:func:`load_orders`, :func:`save_orders`): signed orders, the settlement-token permits
+    that travel with them, and the deployment (credit manager, chain id) they are signed for."""
+
+    path: Path
+    orders: list[SignedDeskOrder]
+    permits: list[SettlementPermit]
+    manager: str
+    chain_id: int
+
+    def check_deployment(self, manager: str, chain_id: int) -> None:
+        """Raise InvalidInput unless the file is for the credit manager ``manager`` on ``chain_id``."""
+        if self.manager != manager or self.chain_id != chain_id:
+            raise InvalidInput(f"{self.path} holds desk orders for credit manager {self.manager} on chain "
+                               f"{self.chain_id}, not this deployment's ({manager} on chain {chain_id})")
+
+    def save(self) -> Path:
+        return save_orders(self.path, self.orders, permits=self.permits, manager=self.manager,
+                           chain_id=self.chain_id)
+
+
+def save_orders(path: str | Path, orders: Iterable[SignedDeskOrder], *, manager: str, chain_id: int,
+                permits: Iterable[SettlementPermit] = ()) -> Path:
+    """Write signed orders (and permits) to a JSON file for the platform, with the deployment they were signed
+    for. Written through a temporary file beside it: a failure (an OSError) leaves the old file as it was."""
     path = Path(path)
-    path.write_text(json.dumps({"format": ORDERS_FORMAT, "manager": to_checksum_address(manager),
-                                "chain_id": chain_id, "orders": [o.to_json() for o in orders]}, indent=1))
+    data: dict[str, Any] = {"format": ORDERS_FORMAT, "manager": to_checksum_address(manager), "chain_id": chain_id,
+                            "orders": [o.to_json() for o in orders]}
+    relayable = [p.to_json() for p in permits]
+    if relayable:  # (files without permits stay as they always were)
+        data["permits"] = relayable
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        temporary.write_text(json.dumps(data, indent=1))
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 
-def load_orders(path: str | Path) -> tuple[list[SignedDeskOrder], str, int]:
-    """Read a file of :func:`save_orders`: (orders, manager address, chain id). Every problem names its order."""
+def load_orders(path: str | Path) -> DeskOrdersFile:
+    """Read a file of :func:`save_orders`. Every problem raises InvalidInput naming the file, and the order or
+    permit by its position."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # unreadable, not UTF-8, not JSON
         raise InvalidInput(f"{path}: cannot read desk orders: {error}") from None
     if not isinstance(data, dict) or data.get("format") != ORDERS_FORMAT:
         raise InvalidInput(f"{path}: not a desk-orders file (format {ORDERS_FORMAT!r} expected)")
-    orders = [SignedDeskOrder.from_json(item, f"{path}: order {n}") for n, item in enumerate(data.get("orders", []))]
     try:
-        return orders, to_checksum_address(data["manager"]), int(data["chain_id"])
+        manager = _address(data["manager"], "manager")
+        chain_id = _uint(_int(data["chain_id"], "chain id"), 64, "chain id")
     except KeyError as missing:
         raise InvalidInput(f"{path}: missing field {missing}") from None
-    except (TypeError, ValueError) as error:
-        raise InvalidInput(f"{path}: bad manager or chain id: {error}") from None
+    except InvalidInput as error:
+        raise InvalidInput(f"{path}: {error}") from None
+    items = {}
+    for name in ("orders", "permits"):
+        items[name] = data.get(name, [])
+        if not isinstance(items[name], list):
+            raise InvalidInput(f"{path}: \"{name}\" must be a list")
+    orders = [SignedDeskOrder.from_json(item, f"{path}: order {n}") for n, item in enumerate(items["orders"])]
+    permits = [SettlementPermit.from_json(item, f"{path}: permit {n}") for n, item in enumerate(items["permits"])]
+    return DeskOrdersFile(path, orders, permits, manager, chain_id)
+
+
+def time_text(seconds: int) -> str:
+    """A deadline for messages: ``2025-06-01 12:00:00 UTC``."""
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):  # past the calendar's years
+        return f"unix time {seconds}"
+
+
+# -- checked batches (CreditsModule.check_desk_orders) and their refusals -------------------------------------
+
+@dataclass(frozen=True)
+class DeskBatch:
+    """Signed orders and permits checked against the chain (``CreditsModule.check_desk_orders``): what to send,
+    in order, and what was left out as done already. ``positions`` are the orders' places in the list checked,
+    ``label`` how messages name a place (``desk order 3``, ``orders.json: order 3``)."""
+
+    orders: list[SignedDeskOrder]
+    permits: list[SettlementPermit]
+    settled: int = 0  # orders left out: settled before (their nonces used; skip_settled)
+    relayed: int = 0  # permits left out: relayed before (their token nonces used)
+    positions: list[int] = field(default_factory=list, repr=False)
+    label: Callable[[int], str] = field(default=lambda n: f"desk order {n}", repr=False, compare=False)
+
+    def name(self, index: int) -> str:
+        """How messages name ``orders[index]``: ``orders.json: order 3 (0xHOLDER, nonce 2)``."""
+        o = self.orders[index].order
+        place = self.positions[index] if self.positions else index
+        return f"{self.label(place)} ({o.holder}, nonce {o.nonce})"
+
+    @cached_property
+    def chunks(self) -> list[tuple[list[SignedDeskOrder], list[SettlementPermit]]]:
+        """Its settleDeskOrders calls (:func:`chunk_with_permits`)."""
+        return chunk_with_permits(self.orders, self.permits)
+
+
+class DeskOrdersSettled(InvalidInput):
+    """Orders checked without ``skip_settled`` were settled before (their nonces are used)."""
+
+    def __init__(self, message: str, count: int, first: str):
+        self.count, self.first = count, first
+        super().__init__(message)
+
+
+class DeskOrderRefused(InvalidInput):
+    """The chain refuses a batch's first settleDeskOrders call (tried by a gas estimate; nothing was sent).
+    ``index``: the first order it refuses, in the batch (None: it refuses the call without any order);
+    ``error``: the chain's typed error."""
+
+    def __init__(self, message: str, index: int | None, error: TransactionReverted):
+        self.index, self.error = index, error
+        super().__init__(message)
+
+
+class DeskSettlementIncomplete(TransactionError):
+    """A later settleDeskOrders call failed after earlier ones settled ``settled`` orders (they stand);
+    ``error`` is the failure. Settling the same orders again with ``skip_settled`` does the rest."""
+
+    def __init__(self, message: str, settled: int, error: Exception):
+        self.settled, self.error = settled, error
+        super().__init__(message)
 
 
 # Gas per order and per relayed permit at their dearest (a holder new to the desk; docs/benchmarks.md,

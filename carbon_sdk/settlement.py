@@ -87,7 +87,8 @@ class SettlementModule:
                     nonce: int | None = None) -> SettlementPermit:
         """An EIP-2612 permit, signed by this client's key, letting ``spender`` draw ``value`` (default:
         unlimited) from its balance; anyone may relay it (the credit manager does, with desk orders). Sends
-        nothing; valid for ``valid_for`` seconds of chain time."""
+        nothing; valid for ``valid_for`` seconds of chain time. Its ``nonce`` is the owner's next token nonce
+        (:meth:`permit_nonce`) unless given (a permit to be relayed after others not relayed yet)."""
         sender = self._client._require_sender()
         domain = permit_domain(self._name(), self.contract.address, self._client.chain_id)
         return _sign_permit(sender.signer.signing_key, owner=sender.address, spender=checked_address(spender, "spender"),

@@ -200,6 +200,18 @@ class TransactionSender:
     def estimate(self, call: Call) -> int:
         return self._estimate([call])[0]
 
+    def simulate(self, call: Call) -> None:
+        """Run ``call`` from this sender on the latest state, within its gas limit, without sending it: one
+        eth_call. Raises the contract's typed error if the chain would refuse it. For a stream of alike calls
+        with fixed gas limits, trying the first is the cheap check (an estimate runs a call many times)."""
+        fields = {"from": self.address, "to": call.to, "data": "0x" + bytes(call.data).hex(), "value": hex(call.value)}
+        if call.gas:
+            fields["gas"] = hex(call.gas)
+        try:
+            self.rpc.call("eth_call", [fields, "latest"])
+        except RpcError as error:
+            raise self._explain(error, call) from None
+
     def _send_chunks(self, gases: list[int], block_limit: int, sizes: list[int] | None = None) -> list[range]:
         """Consecutive calls grouped into JSON-RPC batches: at most ``batch_size`` calls and about
         ``BATCH_BYTES`` of call data a group (nodes and the gateway bound a request's size), and, with a block

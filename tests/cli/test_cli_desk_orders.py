@@ -117,18 +117,20 @@ def test_holders_sign_into_files_and_the_platform_settles_them_exactly(carbon, m
                  "--valid-for", 600, "--permit", "--out", ben_file, key=ben)
     assert "at no more than 26.50 DCNY/PCC" in out
 
-    signed, manager, chain_id = load_orders(orders)  # the SDK's own reader
-    assert (manager, chain_id) == (platform.credits.contract.address, platform.chain_id)
+    desk_file = load_orders(orders)  # the SDK's own reader
+    signed = desk_file.orders
+    assert (desk_file.manager, desk_file.chain_id) == (platform.credits.contract.address, platform.chain_id)
     assert [(s.order.holder, s.order.kind, s.order.amount, s.order.nonce) for s in signed] == [
         (alice.address, 0, tonnes("0.4"), 0), (alice.address, 0, tonnes("0.1"), 1), (ann.address, 0, tonnes("1.5"), 0),
         (bob.address, 2, tonnes("0.5"), 0)]
     assert signed[3].order.period == PERIOD and signed[3].order.limit_price == SALE
-    (ben_order,), _, _ = load_orders(ben_file)
+    (ben_order,) = load_orders(ben_file).orders
     assert ben_order.order.limit_price == 2_650
     assert ben_order.order.deadline - platform.chain_time() <= 600
     permits = json.loads(orders.read_text())["permits"]
     assert [(p["owner"], p["spender"], p["nonce"]) for p in permits] == [
         (bob.address, platform.credits.contract.address, 0)]
+    assert [(p.owner, p.nonce) for p in desk_file.permits] == [(bob.address, 0)]
     assert state(platform, holders) == before
 
     # The platform settles both files: one transaction.
@@ -172,7 +174,7 @@ def test_holders_sign_into_files_and_the_platform_settles_them_exactly(carbon, m
     # A new order appended to the settled file gets the holder's next nonce; --skip-settled settles just it.
     carbon("credits", "order", "sign", "sell", "0.1", "--platform", platform.address, "--out", orders, "--append",
            key=ann)
-    assert load_orders(orders)[0][-1].order.nonce == 1
+    assert load_orders(orders).orders[-1].order.nonce == 1
     out = carbon("credits", "order", "settle", orders, "--skip-settled", key=platform)
     assert value(out, "orders settled") == "1 (1 sell, 0 buy, 0 buy-and-cover)"
     assert value(out, "left out") == "4 orders settled before, left out; 1 permit relayed before, left out"
@@ -320,7 +322,7 @@ def test_expired_misdirected_and_unsettleable_orders_are_refused_before_anything
     carbon("credits", "order", "sign", "sell", "1", "--platform", platform.address, "--out", path, key=alice)
     out = carbon("credits", "order", "sign", "sell", "0.1", "--platform", platform.address, "--out", path,
                  key=alice, ok=False)
-    assert "exists: pass --append" in out and len(load_orders(path)[0]) == 1
+    assert "exists: pass --append" in out and len(load_orders(path).orders) == 1
 
     before, block = state(platform, holders), platform.block_number()
 
@@ -373,7 +375,7 @@ def test_expired_misdirected_and_unsettleable_orders_are_refused_before_anything
     late = tmp_path / "late.json"
     carbon("credits", "order", "sign", "sell", "0.1", "--platform", platform.address, "--valid-for", 1,
            "--out", late, key=alice)
-    (order,), _, _ = load_orders(late)
+    (order,) = load_orders(late).orders
     market.mine_at(order.order.deadline + 5)
     block = platform.block_number()
     refused(path, late, expect=f"{late}: order 0 ({alice.address}, nonce 0) expired at")

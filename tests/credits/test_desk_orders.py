@@ -6,6 +6,7 @@ as they were; and the holders themselves send no transaction at all."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from eth_account import Account
@@ -19,6 +20,8 @@ from carbon_sdk.desk_orders import (
     SELL,
     DeskOrder,
     CALL_GAS_BUDGET,
+    DeskOrderRefused,
+    DeskOrdersSettled,
     chunk_with_permits,
     desk_domain,
     load_orders,
@@ -336,8 +339,9 @@ def test_orders_file_round_trip_and_clear_errors(world, tmp_path):
     orders = [signed(world, alice, SELL, tonnes("0.01")), signed(world, alice, BUY, 5, nonce=9)]
     manager = world["platform"].credits.contract.address
     path = save_orders(tmp_path / "orders.json", orders, manager=manager, chain_id=31337)
-    loaded, where, chain = load_orders(path)
-    assert loaded == orders and where == manager and chain == 31337
+    loaded = load_orders(path)
+    assert loaded.orders == orders and loaded.permits == [] and loaded.manager == manager
+    assert loaded.chain_id == 31337 and loaded.path == path
     (tmp_path / "bad.json").write_text('{"format": "carbon-desk-orders-v1", "manager": "%s", "chain_id": 1, '
                                        '"orders": [{"holder": "0x12"}]}' % manager)
     with pytest.raises(errors.InvalidInput, match="order 0"):
@@ -349,6 +353,161 @@ def test_orders_file_round_trip_and_clear_errors(world, tmp_path):
         DeskOrder(alice.address, alice.address, SELL, 0, 1, 0, 1)
     with pytest.raises(errors.InvalidInput, match="period"):
         DeskOrder(alice.address, alice.address, BUY_AND_COVER, 1, 1, 0, 1)
+
+
+def test_orders_file_carries_permits_and_every_damage_names_its_place(world, tmp_path):
+    alice, bob = world["sellers"][0], world["debtors"][0]
+    manager = world["platform"].credits.contract.address
+    orders = [signed(world, alice, SELL, tonnes("0.01")), signed(world, bob, BUY_AND_COVER, 5, nonce=4)]
+    permits = [permit_of(world, bob), permit_of(world, alice, value=5)]
+    path = save_orders(tmp_path / "orders.json", orders, permits=permits, manager=manager, chain_id=31337)
+    loaded = load_orders(path)
+    assert (loaded.orders, loaded.permits, loaded.manager, loaded.chain_id) == (orders, permits, manager, 31337)
+    data = json.loads(path.read_text())
+    assert list(data) == ["format", "manager", "chain_id", "orders", "permits"]  # the layout the CLI has written
+    p = permits[0]
+    assert data["permits"][0] == {"owner": bob.address, "spender": manager, "value": str(2**256 - 1),
+                                  "nonce": p.nonce, "deadline": p.deadline, "v": p.v, "r": "0x" + p.r.hex(),
+                                  "s": "0x" + p.s.hex()}
+    loaded.orders.pop()
+    loaded.save()  # a loaded file writes itself back
+    assert load_orders(path).orders == orders[:1] and load_orders(path).permits == permits
+    assert "permits" not in json.loads(save_orders(path, orders, manager=manager, chain_id=1).read_text())
+    assert not list(tmp_path.glob(".*.partial"))
+
+    order, permit = data["orders"][0], data["permits"][0]
+    damaged = [  # (the file's content, what the error says after "FILE: ")
+        ({**data, "orders": {"0": order}}, '"orders" must be a list'),
+        ({**data, "permits": "none"}, '"permits" must be a list'),
+        ({**data, "orders": [order, 5]}, "order 1: not a JSON object"),
+        ({**data, "orders": [dict(order, kind="swap")]}, "order 0: order kind must be one of"),
+        ({**data, "orders": [dict(order, kind=["sell"])]}, "order 0: order kind must be one of"),
+        ({**data, "orders": [dict(order, amount=1.5)]}, "order 0: amount must be a whole number, not 1.5"),
+        ({**data, "orders": [dict(order, amount="9" * 5_000)]}, "order 0: amount must be a whole number"),
+        ({**data, "orders": [dict(order, amount="0")]}, "order 0: amount must be an integer from 1"),
+        ({**data, "orders": [dict(order, nonce=-1)]}, "order 0: nonce must be an integer from 0 to 2^64 - 1"),
+        ({**data, "orders": [dict(order, kind="buy-and-cover", period=0)]}, "order 0: a buy-and-cover order needs"),
+        ({**data, "orders": [dict(order, r="0x12")]}, "order 0: r must be 32 bytes in hex, not 1"),
+        ({**data, "orders": [dict(order, s=None)]}, "order 0: s must be 32 bytes in hex, not None"),
+        ({**data, "orders": [dict(order, holder="0x12")]}, "order 0: holder '0x12' is not an address"),
+        ({**data, "orders": [{k: v for k, v in order.items() if k != "deadline"}]},
+         "order 0: missing field 'deadline'"),
+        ({**data, "permits": [permit, dict(permit, value=str(2**256))]},
+         "permit 1: value must be an integer from 0 to 2^256 - 1"),
+        ({**data, "permits": [dict(permit, owner=7)]}, "permit 0: owner 7 is not an address"),
+        ({**data, "permits": [["not", "an", "object"]]}, "permit 0: not a JSON object"),
+        ({**data, "permits": [dict(permit, nonce=True)]}, "permit 0: nonce must be a whole number, not True"),
+        ({**data, "permits": [dict(permit, v="27x")]}, "permit 0: v must be a whole number"),
+        ({**data, "permits": [dict(permit, v=300)]}, "permit 0: v must be an integer from 0 to 2^8 - 1"),
+        ({**data, "orders": [dict(order, v=-27)]}, "order 0: v must be an integer from 0 to 2^8 - 1"),
+        ({k: v for k, v in data.items() if k != "spender" and k != "chain_id"}, "missing field 'chain_id'"),
+        ({**data, "chain_id": "x"}, "chain id must be a whole number, not 'x'"),
+        ({**data, "manager": None}, "manager None is not an address"),
+        ({**data, "format": "v0"}, "not a desk-orders file"),
+    ]
+    bad = tmp_path / "bad.json"
+    for content, expected in damaged:
+        bad.write_text(json.dumps(content))
+        with pytest.raises(errors.InvalidInput) as refused:
+            load_orders(bad)
+        assert str(refused.value).startswith(f"{bad}: {expected}"), (expected, str(refused.value))
+    for raw in (b"\xff\xfe", b"[" * 100_000, b'{"format": "carbon-desk-orders-v1", "chain_id": Infinity'):
+        bad.write_bytes(raw)
+        with pytest.raises(errors.InvalidInput, match="cannot read desk orders"):
+            load_orders(bad)
+    bad.write_text(json.dumps({**data, "chain_id": float("inf")}))  # Python's json writes and reads Infinity
+    with pytest.raises(errors.InvalidInput, match="chain id must be a whole number"):
+        load_orders(bad)
+
+
+def test_a_client_signs_orders_and_permits_into_a_file_in_nonce_sequence(world, tmp_path):
+    platform, market = world["platform"], world["market"]
+    carl = market.client(world["debtors"][2])
+    path = tmp_path / "carl.json"
+    desk = carl.credits.open_desk_file(path)
+    assert (desk.orders, desk.permits) == ([], []) and not path.exists()
+    assert (desk.manager, desk.chain_id) == (platform.credits.contract.address, platform.chain_id)
+    nonce, permit_nonce = carl.credits.order_nonce(carl.address), carl.settlement.permit_nonce(carl.address)
+    first, permit = carl.credits.add_desk_order(desk, platform.address, "buy", tonnes("0.1"), permit=True)
+    second, _ = carl.credits.add_desk_order(desk, platform.address, "buy-and-cover", tonnes("0.1"), period=PERIOD,
+                                            limit_price=SALE + 1, valid_for=60, permit=True)
+    assert desk.orders == [first, second] and desk.permits[0] == permit
+    assert [s.order.nonce for s in desk.orders] == [nonce, nonce + 1]  # after the ones waiting in the file
+    assert [p.nonce for p in desk.permits] == [permit_nonce, permit_nonce + 1]
+    assert permit.spender == platform.credits.contract.address and permit.value == 2**256 - 1
+    assert second.order.limit_price == SALE + 1 and second.order.period == PERIOD
+    with pytest.raises(errors.InvalidInput, match="could never be settled"):
+        carl.credits.add_desk_order(desk, platform.address, "buy", 1, limit_price=0)
+    with pytest.raises(errors.InvalidInput, match="a permit is for buy orders"):
+        carl.credits.add_desk_order(desk, platform.address, "sell", 1, permit=True)
+    with pytest.raises(errors.InvalidInput, match="not this deployment's"):
+        carl.credits.add_desk_order(dataclasses.replace(desk, chain_id=1), platform.address, "buy", 1)
+    assert len(desk.orders) == 2 and len(desk.permits) == 2  # nothing added by the refusals
+    desk.save()
+    again = carl.credits.open_desk_file(path)
+    assert (again.orders, again.permits) == (desk.orders, desk.permits)
+    batch = platform.credits.check_desk_files([again])
+    assert (batch.orders, batch.permits, batch.settled, batch.relayed) == (again.orders, again.permits, 0, 0)
+    assert batch.name(1) == f"{path}: order 1 ({carl.address}, nonce {nonce + 1})"
+    dataclasses.replace(again, chain_id=1).save()
+    with pytest.raises(errors.InvalidInput, match=f"{path} holds desk orders for credit manager .* on chain 1, not"):
+        carl.credits.open_desk_file(path)
+
+
+def test_check_leaves_out_what_was_done_before_and_checks_every_permit(world):
+    platform = world["platform"]
+    ann, carl = world["sellers"][1], world["debtors"][2]
+    first = signed(world, ann, SELL, tonnes("0.01"))
+    permit = permit_of(world, carl, value=1)
+    platform.credits.settle_desk_orders([first], [permit])
+    second = signed(world, ann, SELL, tonnes("0.01"))
+    with pytest.raises(DeskOrdersSettled, match="1 of the 2 orders were settled before") as settled:
+        platform.credits.check_desk_orders([first, second], [permit])
+    assert settled.value.first == f"desk order 0 ({ann.address}, nonce {first.order.nonce})"
+    batch = platform.credits.check_desk_orders([first, second], [permit], skip_settled=True)
+    assert batch.orders == [second] and batch.permits == [] and (batch.settled, batch.relayed) == (1, 1)
+    assert batch.name(0) == f"desk order 1 ({ann.address}, nonce {second.order.nonce})"
+    assert platform.credits.settle_desk_orders([first, second], skip_settled=True)[0].amount == tonnes("0.01")
+
+    block = platform.block_number()
+    manager, now = platform.credits.contract.address, platform.chain_time()
+    nonce = platform.settlement.permit_nonce(carl.address)
+
+    def carl_permit(key=carl.key, **change):
+        fields = {"owner": carl.address, "spender": manager, "value": 1, "nonce": nonce, "deadline": now + 3_600,
+                  "domain": platform.settlement.permit_domain(), **change}
+        return sign_permit(key, **fields)
+
+    # Each after a good one of the nonce before (refusals name the permit by its place).
+    for bad, expected in ((carl_permit(world["debtors"][0].key, nonce=nonce + 1), "is not signed by its owner"),
+                          (carl_permit(nonce=nonce + 2), f": the owner's next permit nonce is {nonce + 1}"),
+                          (carl_permit(nonce=nonce + 1, deadline=now), "expired at"),
+                          (carl_permit(nonce=nonce + 1, spender=platform.address), "not the credit manager")):
+        with pytest.raises(errors.InvalidInput) as refused:
+            platform.credits.check_desk_orders([], [carl_permit(), bad])
+        assert str(refused.value).startswith(f"permit 1 ({carl.address}, nonce {bad.nonce})"), str(refused.value)
+        assert expected in str(refused.value)
+    two = [carl_permit(), carl_permit(nonce=nonce + 1)]
+    assert platform.credits.check_desk_orders([], two).permits == two
+    assert platform.block_number() == block
+
+
+def test_preflight_names_the_first_order_the_chain_refuses_and_sends_nothing(world):
+    platform = world["platform"]
+    alice, ann = world["sellers"][:2]
+    a, b = signed(world, alice, SELL, tonnes("0.01")), signed(world, ann, SELL, tonnes("0.01"))
+    too_much = signed(world, alice, SELL, tonnes(50), nonce=a.order.nonce + 1)
+    batch = platform.credits.check_desk_orders([a, b, too_much])
+    before, block = snapshot(world), platform.block_number()
+    with pytest.raises(DeskOrderRefused) as refused:
+        platform.credits.preflight_desk_batch(batch)
+    assert refused.value.index == 2 and isinstance(refused.value.error, errors.ERC20InsufficientBalance)
+    assert str(refused.value).startswith(f"the chain refuses the first settlement transaction at desk order 2 "
+                                         f"({alice.address}, nonce {too_much.order.nonce}): ERC20InsufficientBalance")
+    with pytest.raises(errors.ERC20InsufficientBalance):  # settling tries its first call before sending any
+        platform.credits.settle_desk_orders([a, b, too_much])
+    assert platform.block_number() == block and snapshot(world) == before
+    platform.credits.preflight_desk_batch(platform.credits.check_desk_orders([a, b]))  # these two would settle
 
 
 def test_permits_travel_with_their_owner_s_first_chunk():
@@ -403,3 +562,4 @@ def test_checksums_match_eth_utils():
     for bad in ("0x12", "0x" + "g" * 40, 5, b"\x01" * 19):
         with pytest.raises(ValueError):
             to_checksum_address(bad)
+
