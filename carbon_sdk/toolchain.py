@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -107,11 +106,15 @@ def solcx_install_folder() -> Path:
 
 
 def _write_if_changed(path: Path, text: str, executable: bool = False) -> bool:
+    """Replace ``path`` atomically (a new file renamed over it): bash reads a running script as it goes, so a
+    wrapper rewritten in place under a compile in progress (another checkout registering itself) breaks it."""
     if path.exists() and path.read_text() == text:
         return False
-    path.write_text(text)
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fresh.write_text(text)
     if executable:
-        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        fresh.chmod(0o755)
+    os.replace(fresh, path)
     return True
 
 
