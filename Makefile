@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # anvil, forge and cast come from npm; ape-foundry and the SDK look for them on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup compile test demo tour bench devnet-up devnet-down clean distclean
+.PHONY: setup compile test fuzz demo tour bench devnet-up devnet-down clean distclean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@# Registers the npm compiler with py-solc-x. It runs every time (idempotent, well under a second):
@@ -32,6 +32,12 @@ compile: setup
 test: compile
 	$(BIN)/python -m pytest
 
+# The deep forge campaign (foundry.toml [profile.deep], ~1,000,000 handler calls). `make test` runs the short
+# `ci` profile through tests/fuzz/test_forge_campaigns.py. forge compiles with the wrapper `setup` registers.
+SOLC_WRAPPER ?= $(or $(SOLCX_BINARY_PATH),$(HOME)/.solcx)/solc-v0.8.28
+fuzz: setup
+	FOUNDRY_PROFILE=deep FOUNDRY_SOLC=$(SOLC_WRAPPER) forge test
+
 demo: compile
 	$(BIN)/python scripts/demo.py
 
@@ -48,7 +54,7 @@ devnet-down: setup
 	$(BIN)/carbon devnet down
 
 clean:
-	rm -rf .build contracts/.cache .pytest_cache demo-report
+	rm -rf .build contracts/.cache .pytest_cache demo-report out/forge out/forge-cache
 
 distclean: clean
 	rm -rf $(VENV) node_modules

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {CheatBase} from "./lib/Cheats.sol";
+import {MarketHandler} from "./handlers/MarketHandler.sol";
+import {ConsortiumRegistry} from "../../contracts/registry/ConsortiumRegistry.sol";
+import {Role} from "../../contracts/interfaces/IConsortiumRegistry.sol";
+import {SettlementToken} from "../../contracts/settlement/SettlementToken.sol";
+import {RewardPenaltyCoin} from "../../contracts/coin/RewardPenaltyCoin.sol";
+import {VintageTokenFactory} from "../../contracts/allowances/VintageTokenFactory.sol";
+import {AllowanceManager} from "../../contracts/allowances/AllowanceManager.sol";
+import {PeriodParams, PeriodInfo} from "../../contracts/interfaces/IAllowanceManager.sol";
+import {IRewardPenaltyCoin} from "../../contracts/interfaces/IRewardPenaltyCoin.sol";
+import {EmissionsMRV} from "../../contracts/mrv/EmissionsMRV.sol";
+import {CarbonExchange} from "../../contracts/exchange/CarbonExchange.sol";
+import {MarketParams, Pricing} from "../../contracts/interfaces/ICarbonExchange.sol";
+
+/// @notice Deploys the system as carbon_sdk/deploy.py does (same order, wiring and default coin rules) and
+/// opens one period and one exchange market on its vintage, so handlers start from a live market.
+abstract contract SystemFixture is CheatBase {
+    ConsortiumRegistry internal registry;
+    SettlementToken internal settlement;
+    RewardPenaltyCoin internal coin;
+    VintageTokenFactory internal factory;
+    AllowanceManager internal manager;
+    EmissionsMRV internal mrv;
+    CarbonExchange internal exchange;
+
+    uint16 internal constant PERIOD = 2025;
+    uint128 internal constant CAP = 1_000_000 * 1e6; // 1 Mt
+    address internal regulator = vm.addr(0xBEEF);
+    address internal platform = vm.addr(0xF00D);
+    address[] internal enterprises;
+    uint32 internal marketId;
+
+    function _deploySystem() internal {
+        vm.warp(1_750_000_000);
+        registry = new ConsortiumRegistry("National Carbon Market Regulator", regulator, keccak256("regulator"));
+        settlement = new SettlementToken(registry, "Digital Yuan (settlement)", "DCNY", 2, "CNY", 1, 1);
+        // The SDK's DEFAULT_RULES (carbon_sdk/coin.py): reasons 1-6, COIN = 1e6.
+        uint8[] memory reasons = new uint8[](6);
+        bool[] memory penalties = new bool[](6);
+        uint128[] memory flats = new uint128[](6);
+        uint128[] memory perTonne = new uint128[](6);
+        (reasons[0], penalties[0], flats[0], perTonne[0]) = (1, false, 10e6, 0);
+        (reasons[1], penalties[1], flats[1], perTonne[1]) = (2, false, 0, 0.5e6);
+        (reasons[2], penalties[2], flats[2], perTonne[2]) = (3, true, 20e6, 2e6);
+        (reasons[3], penalties[3], flats[3], perTonne[3]) = (4, true, 0, 10e6);
+        (reasons[4], penalties[4], flats[4], perTonne[4]) = (5, true, 50e6, 2e6);
+        (reasons[5], penalties[5], flats[5], perTonne[5]) = (6, true, 100e6, 0);
+        coin = new RewardPenaltyCoin(registry, address(settlement), 1, 1_000, reasons, penalties, flats, perTonne);
+        factory = new VintageTokenFactory(registry);
+        manager = new AllowanceManager(registry, factory, IRewardPenaltyCoin(address(coin)));
+        string[] memory gases = new string[](1);
+        gases[0] = "CO2";
+        uint32[] memory gwp = new uint32[](1);
+        gwp[0] = 1000;
+        mrv = new EmissionsMRV(registry, manager, IRewardPenaltyCoin(address(coin)), 500, "AR6-GWP100", gases, gwp, keccak256("AR6"));
+        exchange = new CarbonExchange(registry);
+
+        factory.bind(address(manager));
+        vm.startPrank(regulator);
+        manager.setMrv(address(mrv));
+        address[] memory modules = new address[](2);
+        (modules[0], modules[1]) = (address(mrv), address(manager));
+        coin.authoriseModules(modules);
+        registry.setDebtRecorder(address(coin));
+        registry.registerSystemContract(address(coin), keccak256("reward-penalty coin conversion pool"));
+        registry.registerSystemContract(address(exchange), keccak256("exchange deposits"));
+        // An industry organisation whose admin is a PLATFORM: it enrols enterprises, issues settlement
+        // tokens and operates the market.
+        uint16 roles = uint16(1 << uint8(Role.ENTERPRISE) | 1 << uint8(Role.PLATFORM));
+        registry.registerOrganisation("Industry", platform, Role.PLATFORM, 0, roles, keccak256("platform"));
+        manager.openPeriod(
+            PeriodParams({
+                id: PERIOD,
+                cap: CAP,
+                tradingAt: uint40(block.timestamp),
+                reconciliationAt: uint40(block.timestamp + 300 days),
+                closesAt: uint40(block.timestamp + 400 days),
+                offsetShareBps: 500,
+                borrowShareBps: 0
+            }),
+            new uint32[](0),
+            new uint128[](0)
+        );
+        vm.stopPrank();
+
+        vm.startPrank(platform);
+        for (uint256 i; i < 6; ++i) {
+            address account = vm.addr(0xA000 + i + 1);
+            registry.enrol(account, Role.ENTERPRISE, 0, keccak256(abi.encode("enterprise", i)));
+            enterprises.push(account);
+        }
+        uint16 enterpriseOnly = uint16(1 << uint8(Role.ENTERPRISE));
+        marketId = exchange.createMarket(
+            MarketParams({
+                asset: manager.getPeriod(PERIOD).allowance,
+                settlement: address(settlement),
+                lotSize: 1e6, // one tonne
+                tickSize: 2, // 0.02 CNY per tonne per tick
+                minLots: 1,
+                buyerFeeBps: 10,
+                sellerFeeBps: 10,
+                marginBps: 500,
+                pricing: Pricing.UNIFORM,
+                region: 0,
+                sellerRoles: enterpriseOnly,
+                buyerRoles: enterpriseOnly
+            })
+        );
+        exchange.openSession(marketId, uint40(block.timestamp + 2 hours), uint40(block.timestamp + 1 days), false);
+        vm.stopPrank();
+    }
+}
+
+/// @notice Invariants of DESIGN 6 and docs/invariants.md, checked by forge after every call of a random
+/// sequence of handler operations (see foundry.toml for runs and depth per profile).
+contract SystemInvariants is SystemFixture {
+    MarketHandler internal handler;
+
+    function setUp() public {
+        _deploySystem();
+        handler = new MarketHandler(
+            registry, settlement, coin, manager, exchange, PERIOD, marketId, regulator, platform, enterprises
+        );
+    }
+
+    /// @dev Forge calls only the handler (not the system contracts directly).
+    function targetContracts() public view returns (address[] memory targets) {
+        targets = new address[](1);
+        targets[0] = address(handler);
+    }
+
+    function _sumBalances(address token) internal view returns (uint256 total) {
+        address[] memory all = handler.holders();
+        for (uint256 i; i < all.length; ++i) total += SettlementToken(token).balanceOf(all[i]);
+    }
+
+    /// A1 / DESIGN 6: each token's supply equals the sum of the balances of every holder the handler knows.
+    function invariant_supplyEqualsSumOfBalances() public view {
+        assertEq(settlement.totalSupply(), _sumBalances(address(settlement)), "settlement supply != sum of balances");
+        address vintage = manager.getPeriod(PERIOD).allowance;
+        assertEq(SettlementToken(vintage).totalSupply(), _sumBalances(vintage), "vintage supply != sum of balances");
+        assertEq(coin.totalSupply(), _sumBalances(address(coin)), "coin supply != sum of balances");
+    }
+
+    /// A1: issued = circulating + surrendered, and the manager issued exactly what the handler allocated.
+    function invariant_issuedEqualsCirculatingPlusSurrendered() public view {
+        PeriodInfo memory p = manager.getPeriod(PERIOD);
+        assertEq(p.allocated, SettlementToken(p.allowance).totalSupply() + p.surrendered, "issued != supply + surrendered");
+        assertEq(p.allocated, handler.ghostAllocated(), "allocated != allocations the handler made");
+    }
+
+    /// A2: the period's cap is never exceeded.
+    function invariant_capNeverExceeded() public view {
+        PeriodInfo memory p = manager.getPeriod(PERIOD);
+        assertLe(p.allocated, p.cap, "allocated above cap");
+        assertLe(p.nationalAllocated + p.regionalCapTotal, p.cap, "national + regional caps above cap");
+    }
+
+    /// E1: the exchange holds exactly what was deposited minus what was withdrawn, and (E2, weak form) at
+    /// least every free balance it owes.
+    function invariant_exchangeHoldsWhatItOwes() public view {
+        address vintage = manager.getPeriod(PERIOD).allowance;
+        assertEq(SettlementToken(vintage).balanceOf(address(exchange)), handler.ghostExchangeIn(), "exchange asset != deposits - withdrawals");
+        assertEq(settlement.balanceOf(address(exchange)), handler.ghostExchangeSettlementIn(), "exchange settlement != deposits - withdrawals");
+        uint256 freeAsset;
+        uint256 freeSettlement;
+        uint256 n = handler.actorCount();
+        for (uint256 i; i < n; ++i) {
+            address a = handler.actors(i);
+            freeAsset += exchange.freeBalance(a, vintage);
+            freeSettlement += exchange.freeBalance(a, address(settlement));
+        }
+        freeSettlement += exchange.freeBalance(platform, address(settlement)); // the operator's collected fees
+        assertLe(freeAsset, SettlementToken(vintage).balanceOf(address(exchange)), "free asset above holdings");
+        assertLe(freeSettlement, settlement.balanceOf(address(exchange)), "free settlement above holdings");
+    }
+
+    /// E3: every matched price lies within [ask, bid].
+    function invariant_matchedPriceWithinAskBid() public view {
+        assertEq(handler.ghostPriceViolations(), 0, "a trade priced outside [ask, bid]");
+    }
+
+    /// C1: the coin's supply changes only through the rules (and repayments, which burn nothing).
+    /// C3: total debt equals the sum of debts.
+    function invariant_coinSupplyOnlyThroughRules() public view {
+        assertEq(handler.ghostCoinSupplyDrift(), 0, "coin supply moved outside a rule");
+        uint256 debts;
+        uint256 n = handler.actorCount();
+        for (uint256 i; i < n; ++i) debts += coin.debtOf(handler.actors(i));
+        assertEq(coin.totalDebt(), debts, "total debt != sum of debts");
+    }
+}
