@@ -54,7 +54,8 @@ def test_the_gateway_holds_under_mixed_concurrent_load(devnet):
     # No crash: both processes alive, and the gateway still answers.
     status = devnet.status()
     assert status.running, status
-    assert int(devnet.rpc("eth_blockNumber"), 16) == after["block"]
+    # It still answers, consistently with anvil (a straggler's block may land after the snapshot, no more).
+    assert after["block"] <= int(devnet.rpc("eth_blockNumber"), 16) <= after["block"] + 2
 
     # Nothing forbidden passed, read on anvil itself: no stranger's nonce or balance moved, the registry's
     # code and storage are intact, the clock and the block count moved only as far as real time and the
