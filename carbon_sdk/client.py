@@ -107,7 +107,12 @@ class BoundContract:
 
 
 class CarbonClient:
-    """Connects one key (optional: read-only without it) to one deployment of the carbon market."""
+    """Connects one key (optional: read-only without it) to one deployment of the carbon market.
+
+    Fault tolerance knobs: ``retry`` (how long an unreachable node is retried, then NodeUnreachable),
+    ``confirmations`` (blocks on top of a transaction's block before its receipt is returned; a transaction
+    reorganised out meanwhile is re-sent), ``resend_dropped`` (re-send, as the same signed bytes, a transaction
+    the node lost; False: raise TransactionDropped). A chain reset raises ChainResetError."""
 
     def __init__(
         self,
@@ -120,6 +125,8 @@ class CarbonClient:
         headers: dict[str, str] | None = None,
         receipt_timeout: float = 120.0,
         batch_size: int = 100,
+        confirmations: int = 0,
+        resend_dropped: bool = True,
     ):
         self.rpc = RpcClient(rpc_url, retry=retry, headers=headers)
         self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
@@ -130,7 +137,8 @@ class CarbonClient:
         if private_key is not None:
             # Shared per (node, key) in this process, so all clients of one key share its nonce manager.
             self.sender = shared_sender(self.rpc, private_key, self.chain_id,
-                                        receipt_timeout=receipt_timeout, batch_size=batch_size)
+                                        receipt_timeout=receipt_timeout, batch_size=batch_size,
+                                        confirmations=confirmations, resend_dropped=resend_dropped)
         self._contracts: dict[str, BoundContract] = {}
 
         # Every contract error of the deployment becomes a typed exception up front, so a revert from a

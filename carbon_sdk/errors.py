@@ -40,6 +40,19 @@ class ChainMismatch(ConfigurationError):
     """The node answers for a different chain (or a reset chain) than the manifest describes."""
 
 
+class ChainResetError(ChainMismatch):
+    """The node now serves a different chain than this client saw before: its genesis block changed, or its
+    latest block is below one the client already saw (the node restarted without its state, or lost blocks).
+    Nothing more is sent to it; transactions the client saw mined may no longer exist."""
+
+    def __init__(self, url: str, detail: str):
+        self.url = url
+        self.detail = detail
+        super().__init__(
+            f"the chain at {url} was reset ({detail}): transactions mined before may be gone, and nothing more was "
+            "sent. Redeploy (or point the client at the node that holds the chain), then create a new client")
+
+
 class RpcError(CarbonError):
     """The node (or the permissioning gateway) answered a JSON-RPC call with an error."""
 
@@ -67,6 +80,22 @@ class NodeUnavailable(CarbonError, ConnectionError):
     """The node could not be reached after the configured retries."""
 
 
+class NodeUnreachable(NodeUnavailable):
+    """The node (or the gateway in front of it) did not answer within the retry policy's attempts or deadline.
+
+    Nothing is known to have been lost: a transaction sent before the outage is either mined or will be
+    re-sent as the same signed bytes by the next call of the same sender."""
+
+    def __init__(self, url: str, attempts: int, elapsed: float, last: object):
+        self.url = url
+        self.attempts = attempts
+        self.elapsed = elapsed
+        super().__init__(
+            f"the node at {url} did not answer for {elapsed:.1f} s ({attempts} attempts; last: {last}): check that "
+            "the node and its gateway run and are reachable, or allow longer outages with "
+            "RetryPolicy(attempts=..., deadline=...)")
+
+
 class TransactionError(CarbonError):
     """A transaction could not be sent, or was not mined as expected."""
 
@@ -77,6 +106,24 @@ class TransactionTimeout(TransactionError, TimeoutError):
     def __init__(self, tx_hash: str, timeout: float):
         self.tx_hash = tx_hash
         super().__init__(f"transaction {tx_hash} was not mined within {timeout:.0f} s")
+
+
+class TransactionDropped(TransactionError):
+    """A sent transaction vanished from the node (dropped from its pool, or lost in a node restart) and was not
+    re-sent, because the sender was configured not to (``resend_dropped=False``) or a re-send was refused.
+    The nonce it used is free again: nothing of the call happened."""
+
+    def __init__(self, tx_hash: str, nonce: int, reason: str):
+        self.tx_hash = tx_hash
+        self.nonce = nonce
+        super().__init__(
+            f"transaction {tx_hash} (nonce {nonce}) {reason}: the call did not happen. Send it again (a new call "
+            "takes the next free nonce), or let the sender re-send dropped transactions (resend_dropped=True)")
+
+
+class TransactionReorganised(TransactionDropped):
+    """A transaction that had been mined was removed by a chain reorganisation before it had the configured
+    number of confirmations, and was not re-sent."""
 
 
 class TransactionReverted(TransactionError):

@@ -16,22 +16,29 @@ from typing import Any
 
 import requests
 
-from carbon_sdk.errors import NodeUnavailable, PermissionDenied, RpcError
+from carbon_sdk.errors import NodeUnreachable, PermissionDenied, RpcError
 
 # Error codes of the permissioning gateway that clients act on (carbon_sdk.devnet.gateway answers them).
 SENDER_NOT_PERMITTED = -32001  # the transaction's signer is not an active consortium member
 METHOD_FORBIDDEN = -32003  # a node-control method, without the operator token
 LIMIT_EXCEEDED = -32005  # too many transactions waiting in the node's pool: resend later
 PERMISSION_CODES = {SENDER_NOT_PERMITTED, METHOD_FORBIDDEN}
+# The gateway answers this when the node behind it is down (restarting): as retryable as a refused connection.
+NODE_DOWN = -32000
+NODE_DOWN_MARKER = "is unreachable"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long to keep trying when the node cannot be reached."""
+    """How long to keep trying when the node cannot be reached (connection refused or reset, a timeout, an HTTP
+    5xx, or the gateway saying its node is down): up to ``attempts`` tries, with delays doubling from
+    ``first_delay`` to ``max_delay``, and (with ``deadline``) no new try once that many seconds have passed.
+    Then :class:`NodeUnreachable`. The defaults ride out about 5 s of outage (a node restart)."""
 
     attempts: int = 8
     first_delay: float = 0.05
     max_delay: float = 2.0
+    deadline: float | None = None
 
 
 class RpcClient:
@@ -45,6 +52,8 @@ class RpcClient:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         self._ids = itertools.count(1)
         self._local = threading.local()
+        # How many requests needed a retry, ever: senders re-check which chain they talk to when it moves.
+        self.faults = 0
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -55,21 +64,32 @@ class RpcClient:
 
     def _post(self, payload: Any) -> Any:
         delay = self.retry.first_delay
-        last: Exception | None = None
-        for attempt in range(self.retry.attempts):
+        started = time.monotonic()
+        last: Exception | str | None = None
+        attempt = 0
+        for attempt in range(1, self.retry.attempts + 1):
             try:
                 response = self._session().post(self.url, json=payload, headers=self.headers,
                                                 timeout=self.timeout)
-                if response.status_code >= 500 and attempt + 1 < self.retry.attempts:
+                if response.status_code >= 500:
                     raise requests.ConnectionError(f"HTTP {response.status_code}")
-                return response.json()
+                reply = response.json()
+                down = _node_down(reply)
+                if down is None:
+                    return reply
+                last = down
             except (requests.ConnectionError, requests.Timeout, ValueError) as exc:
                 last = exc
                 # A dropped connection can leave a broken pooled socket: start a fresh session.
                 self._local.session = None
-                time.sleep(delay)
-                delay = min(delay * 2, self.retry.max_delay)
-        raise NodeUnavailable(f"node at {self.url} unreachable after {self.retry.attempts} attempts: {last}")
+            self.faults += 1
+            if attempt == self.retry.attempts:
+                break
+            if self.retry.deadline is not None and time.monotonic() - started + delay > self.retry.deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, self.retry.max_delay)
+        raise NodeUnreachable(self.url, attempt, time.monotonic() - started, last)
 
     def _error(self, method: str, error: dict[str, Any]) -> RpcError:
         code = int(error.get("code", -32000))
@@ -111,3 +131,14 @@ class RpcClient:
             else:
                 results.append(item.get("result"))
         return results
+
+
+def _node_down(reply: Any) -> str | None:
+    """The gateway's "node is down" message if it answered that (to the request or to any item of a batch:
+    resending the whole batch is safe, see the module docstring), else None."""
+    items = reply if isinstance(reply, list) else [reply]
+    for item in items:
+        error = item.get("error") if isinstance(item, dict) else None
+        if isinstance(error, dict) and error.get("code") == NODE_DOWN and NODE_DOWN_MARKER in str(error.get("message")):
+            return str(error.get("message"))
+    return None

@@ -11,6 +11,20 @@ Guarantees:
   which the chain can include at most once. If a send is refused after later nonces were already sent,
   the gap is filled with a zero-value self-transfer rather than by re-signing anything.
 - Receipts are checked: a reverted transaction raises its decoded custom error carrying the tx hash.
+
+Faults (see also RetryPolicy in carbon_sdk.rpc):
+- The node or gateway unreachable for a while: requests are retried within the RetryPolicy, then
+  NodeUnreachable. Transactions sent before are still waited for (and re-sent as the same bytes if the node
+  lost them).
+- A transaction that vanished (dropped from the pool, lost in a restart, or reorganised out of the chain)
+  is noticed when its receipt is late (``drop_check_after`` seconds) and re-sent as the same signed bytes,
+  same nonce, or reported as TransactionDropped / TransactionReorganised with ``resend_dropped=False``.
+- ``confirmations=N``: a receipt is returned only once N blocks were mined on top of its block and it is
+  still there; one reorganised out is re-sent (or reported) and confirmed again.
+- A chain reset (a block seen before has another hash now, or the latest block went below one seen, deeper
+  than the confirmations): ChainResetError, and nothing more is sent. Checked at the start of every transact_many
+  (in the same request as the gas estimates and the fee, so no extra round trip) and after any retried
+  request.
 """
 
 from __future__ import annotations
@@ -27,10 +41,13 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from carbon_sdk.errors import (
+    ChainResetError,
     InvalidInput,
     PermissionDenied,
     RpcError,
+    TransactionDropped,
     TransactionError,
+    TransactionReorganised,
     TransactionReverted,
     TransactionTimeout,
     decode_revert,
@@ -155,6 +172,9 @@ class TransactionSender:
         batch_size: int = 100,
         max_in_flight: int = 400,
         nonces: NonceManager | None = None,
+        confirmations: int = 0,
+        resend_dropped: bool = True,
+        drop_check_after: float = 1.0,
     ):
         self.rpc = rpc
         self.signer = signer
@@ -169,6 +189,20 @@ class TransactionSender:
         self.nonces = nonces or NonceManager(rpc, signer.address)
         self._base_fee: tuple[float, int] | None = None
         self._gas_limit: int | None = None
+        if confirmations < 0:
+            raise InvalidInput(f"confirmations must be 0 or more, not {confirmations}")
+        # Blocks mined on top of a transaction's block before its receipt is returned (0: at once).
+        self.confirmations = confirmations
+        # A transaction the node no longer knows: re-send its same bytes (True) or raise TransactionDropped.
+        self.resend_dropped = resend_dropped
+        # Seconds without a receipt before asking the node whether it still knows the transaction.
+        self.drop_check_after = drop_check_after
+        # What this sender knows of its chain, to notice a reset (see _check_chain): the highest block seen,
+        # and (number, hash) of a block seen at the last check.
+        self.highest_block = 0
+        self.checkpoint: tuple[int, str] | None = None
+        self._faults_seen = rpc.faults
+        self.resent = 0  # transactions re-sent as the same bytes after they vanished (for reports and tests)
 
     # -- public -------------------------------------------------------------------------------------------
 
@@ -188,8 +222,9 @@ class TransactionSender:
         estimate_chunks = self._send_chunks([0] * len(calls), 0, sizes)
         # 1. Estimate everything first: a call that would revert stops the whole list before anything is sent.
         gases: list[int] = []
-        for chunk in estimate_chunks:
-            gases.extend(self._estimate([calls[i] for i in chunk]))
+        for n, chunk in enumerate(estimate_chunks):
+            # The first request also checks the chain and reads the fee: no round trip of its own.
+            gases.extend(self._estimate([calls[i] for i in chunk], check_chain=n == 0))
         # 2. Send, pipelined within a block of gas (see _pipeline); 3. the receipts, checked, in order.
         block_limit = self._block_gas_limit() if len(calls) > 1 else 0
         return _pipeline(
@@ -230,6 +265,56 @@ class TransactionSender:
             chunks.append(range(start, len(gases)))
         return chunks
 
+    def _check_chain(self, extra: list[tuple[str, list[Any]]] | None = None) -> list[Any]:
+        """Raise ChainResetError unless the node still serves the chain this sender saw; ``extra`` requests
+        ride in the same batch (their results are returned). Also refreshes the fee and the block gas limit.
+
+        The chain is recognised by a block seen at the previous check (``confirmations`` below the latest, so
+        a reorganisation the sender handles itself is not a reset), not by the genesis block: anvil 1.7.1
+        reloading a dumped chain of a few hundred blocks makes a new genesis block, the rest unchanged."""
+        faults = self.rpc.faults
+        # Only blocks seen before this request bound its answer (other threads may see newer ones meanwhile).
+        seen, checkpoint = self.highest_block, self.checkpoint
+        known = hex(checkpoint[0]) if checkpoint else "latest"
+        block, latest, *results = self.rpc.batch(
+            [("eth_getBlockByNumber", [known, False]), ("eth_getBlockByNumber", ["latest", False]), *(extra or [])])
+        for answer in (block, latest):
+            if isinstance(answer, RpcError):
+                raise TransactionError(f"cannot read the chain's blocks at {self.rpc.url}: {answer}")
+        number = int(latest["number"], 16)
+        if number + self.confirmations < seen:
+            self._forget_chain()
+            raise ChainResetError(self.rpc.url, f"latest block {number}, below block {seen} seen before")
+        if checkpoint and block is not None and block["hash"] != checkpoint[1]:
+            self._forget_chain()
+            raise ChainResetError(self.rpc.url, f"block {checkpoint[0]} is now {block['hash']}, was {checkpoint[1]}")
+        self._faults_seen = faults
+        self.highest_block = max(self.highest_block, number)
+        if number - self.confirmations > (checkpoint[0] if checkpoint else -1):
+            settled = latest if not self.confirmations else None
+            if settled is None:  # one more read, only when the checkpoint moves under confirmations
+                settled = self.rpc.call("eth_getBlockByNumber", [hex(number - self.confirmations), False])
+            if settled is not None:
+                self.checkpoint = (int(settled["number"], 16), settled["hash"])
+        self._base_fee = (time.monotonic(), int(latest.get("baseFeePerGas", "0x0"), 16))
+        self._gas_limit = int(latest.get("gasLimit", "0x0"), 16)
+        return results
+
+    def _forget_chain(self) -> None:
+        """After a reset: nonces are re-read, and shared_sender builds new senders for this URL. This sender
+        keeps what it saw, so it refuses every later call rather than send to the new chain."""
+        with self.nonces.lock:
+            self.nonces._next = None
+        with _shared_lock:
+            _genesis.pop(self.rpc.url, None)
+            for key in [k for k, v in _shared.items() if v is self]:
+                del _shared[key]
+
+    def _check_chain_after_fault(self) -> None:
+        """A request needed retries since the last check (the node may have restarted): check the chain again."""
+        if self.rpc.faults != self._faults_seen:
+            self._check_chain()
+
     def _block_gas_limit(self) -> int:
         """The latest block's gas limit (read once per sender; 0 if the node does not say)."""
         if self._gas_limit is None:
@@ -247,12 +332,16 @@ class TransactionSender:
             fields["to"] = call.to
         return fields
 
-    def _estimate(self, calls: list[Call]) -> list[int]:
+    def _estimate(self, calls: list[Call], check_chain: bool = False) -> list[int]:
         todo = [i for i, c in enumerate(calls) if c.gas is None]
         gases = [c.gas or 0 for c in calls]
-        if not todo:
+        requests = [("eth_estimateGas", [self._tx_fields(calls[i])]) for i in todo]
+        if check_chain:
+            results = self._check_chain(requests)
+        elif not todo:
             return gases
-        results = self.rpc.batch([("eth_estimateGas", [self._tx_fields(calls[i])]) for i in todo])
+        else:
+            results = self.rpc.batch(requests)
         for i, result in zip(todo, results):
             if isinstance(result, RpcError):
                 raise self._explain(result, calls[i])
@@ -276,7 +365,8 @@ class TransactionSender:
         base = self._base_fee[1]
         return 2 * base + self.priority_fee, self.priority_fee
 
-    def _sign_and_send(self, calls: list[Call], gases: list[int]) -> tuple[list[str], list[int]]:
+    def _sign_and_send(self, calls: list[Call], gases: list[int]) -> tuple[list[str], list[int], list[bytes]]:
+        self._check_chain_after_fault()
         max_fee, priority = self._fees()
         with self.nonces.lock:
             first = self.nonces.peek()
@@ -301,7 +391,7 @@ class TransactionSender:
             accepted = [self._accepted(res, h) for res, h in zip(results, hashes)]
             if all(accepted):
                 self.nonces.advance(len(calls))
-                return hashes, [first + i for i in range(len(calls))]
+                return hashes, [first + i for i in range(len(calls))], raws
             # Some were refused. Everything up to the last accepted nonce is now used on chain; refused
             # nonces below it are holes that would stall the accepted ones behind them: fill each hole
             # with a zero-value self-transfer (never a re-signed copy of the refused call).
@@ -347,26 +437,33 @@ class TransactionSender:
         raw, _ = self.signer.sign(tx)
         self.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
 
-    def _wait(self, calls: list[Call], hashes: list[str], nonces: list[int]) -> list[Receipt]:
-        pending = dict(enumerate(hashes))
-        found: dict[int, dict[str, Any]] = {}
-        deadline = time.monotonic() + self.receipt_timeout
-        delay = 0.002
-        while pending:
-            items = list(pending.items())
-            results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in items])
-            for (i, _), result in zip(items, results):
-                if isinstance(result, RpcError):
-                    raise TransactionError(f"cannot read receipt of {hashes[i]}: {result}")
-                if result is not None:
-                    found[i] = result
-                    del pending[i]
-            if not pending:
+    def _wait(self, calls: list[Call], hashes: list[str], nonces: list[int],
+              raws: list[bytes] | None = None) -> list[Receipt]:
+        found = self._receipts(hashes, nonces, raws)
+        while self.confirmations:
+            target = max(int(r["blockNumber"], 16) for r in found.values()) + self.confirmations
+            self._wait_for_block(target)
+            # Still where they were mined? A reorganisation moves or removes them.
+            moved = {i: r for i, r in zip(found, self._read_receipts(list(found.values())))
+                     if r is None or r["blockHash"] != found[i]["blockHash"]}
+            if not moved:
                 break
-            if time.monotonic() > deadline:
-                raise TransactionTimeout(next(iter(pending.values())), self.receipt_timeout)
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            for i, receipt in moved.items():
+                if receipt is None and (raws is None or not self.resend_dropped):
+                    with self.nonces.lock:
+                        self.nonces._next = None  # its nonce is free again: re-read it from the node
+                    raise TransactionReorganised(hashes[i], nonces[i], "was mined, then reorganised out of the chain "
+                                                 f"before {self.confirmations} confirmations")
+            gone = [i for i, r in moved.items() if r is None]
+            if gone:
+                assert raws is not None
+                self._resend([hashes[i] for i in gone], [nonces[i] for i in gone], [raws[i] for i in gone])
+            again = self._receipts([hashes[i] for i in moved], [nonces[i] for i in moved],
+                                   [raws[i] for i in moved] if raws else None)
+            for n, i in enumerate(moved):
+                found[i] = again[n]
+        for receipt in found.values():
+            self.highest_block = max(self.highest_block, int(receipt["blockNumber"], 16))
         receipts = []
         for i, call in enumerate(calls):
             raw = found[i]
@@ -385,6 +482,87 @@ class TransactionSender:
                 )
             )
         return receipts
+
+    def _read_receipts(self, receipts: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        results = self.rpc.batch([("eth_getTransactionReceipt", [r["transactionHash"]]) for r in receipts])
+        for receipt, result in zip(receipts, results):
+            if isinstance(result, RpcError):
+                raise TransactionError(f"cannot read receipt of {receipt['transactionHash']}: {result}")
+        return results
+
+    def _receipts(self, hashes: list[str], nonces: list[int], raws: list[bytes] | None) -> dict[int, dict[str, Any]]:
+        """The receipts of sent transactions, by position. One late past ``drop_check_after`` s is looked up:
+        if the node no longer knows it, it is re-sent as the same bytes (or TransactionDropped is raised)."""
+        pending = dict(enumerate(hashes))
+        found: dict[int, dict[str, Any]] = {}
+        now = time.monotonic()
+        deadline = now + self.receipt_timeout
+        check_at, check_every = now + self.drop_check_after, self.drop_check_after
+        delay = 0.002
+        while pending:
+            items = list(pending.items())
+            results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in items])
+            for (i, _), result in zip(items, results):
+                if isinstance(result, RpcError):
+                    raise TransactionError(f"cannot read receipt of {hashes[i]}: {result}")
+                if result is not None:
+                    found[i] = result
+                    del pending[i]
+            if not pending:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                raise TransactionTimeout(next(iter(pending.values())), self.receipt_timeout)
+            if now >= check_at:
+                self._recover_vanished(pending, nonces, raws)
+                check_every = min(check_every * 2, 10.0)
+                check_at = time.monotonic() + check_every
+                delay = 0.002
+                continue
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        return found
+
+    def _recover_vanished(self, pending: dict[int, str], nonces: list[int], raws: list[bytes] | None) -> None:
+        """Late receipts: re-send (same bytes) the transactions the node no longer knows."""
+        self._check_chain_after_fault()  # a node that restarted without its chain must not get them
+        items = list(pending.items())
+        known = self.rpc.batch([("eth_getTransactionByHash", [h]) for _, h in items])
+        gone = [i for (i, _), k in zip(items, known) if k is None]
+        if not gone:
+            return
+        if raws is None or not self.resend_dropped:
+            with self.nonces.lock:
+                self.nonces._next = None  # its nonce is free again: the next call re-reads it from the node
+            i = gone[0]
+            raise TransactionDropped(pending[i], nonces[i], "vanished from the node (dropped from its pool or lost "
+                                     "in a restart) before it was mined")
+        self._resend([pending[i] for i in gone], [nonces[i] for i in gone], [raws[i] for i in gone])
+
+    def _resend(self, hashes: list[str], nonces: list[int], raws: list[bytes]) -> None:
+        """Send vanished transactions again, as the same signed bytes: the chain can include each at most once."""
+        self._check_chain_after_fault()
+        for tx_hash, nonce, result in zip(hashes, nonces, self._send_raw(raws)):
+            if self._accepted(result, tx_hash):
+                continue
+            if self.rpc.call("eth_getTransactionReceipt", [tx_hash]) is not None:
+                continue  # mined meanwhile
+            with self.nonces.lock:
+                self.nonces._next = None  # re-read: this nonce is free again, or was taken by another transaction
+            raise TransactionDropped(tx_hash, nonce, f"vanished from the node and its re-send was refused ({result})")
+        self.resent += len(raws)
+
+    def _wait_for_block(self, number: int) -> None:
+        """Until the chain reaches block ``number`` (within the receipt timeout)."""
+        deadline = time.monotonic() + self.receipt_timeout
+        delay = 0.01
+        while int(self.rpc.call("eth_blockNumber"), 16) < number:
+            if time.monotonic() > deadline:
+                raise TransactionError(f"the chain at {self.rpc.url} did not reach block {number} within "
+                                       f"{self.receipt_timeout:.0f} s, needed for {self.confirmations} "
+                                       "confirmations: is anything mining blocks?")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     def _revert_reason(self, call: Call, raw: dict[str, Any]) -> TransactionReverted:
         """Replay a reverted transaction as a call on the state before its block to recover the error.
@@ -418,7 +596,7 @@ class TransactionSender:
 
 
 _shared: dict[tuple[str, str, int], TransactionSender] = {}
-_genesis: dict[str, str] = {}  # node URL -> its genesis hash (a chain reset behind one URL is issue 7's)
+_genesis: dict[str, str] = {}  # node URL -> its genesis hash (forgotten when a sender sees the chain reset)
 _shared_lock = threading.Lock()
 _nonce_managers: dict[tuple[str, str], NonceManager] = {}
 
@@ -485,10 +663,12 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
     #    `max_in_flight` calls and a block of gas unconfirmed, so the node mines one chunk while the next is
     #    signed; 3. receipts, in order.
     head = senders[0]
+    head._check_chain()  # also reads the fee and the block gas limit
     block_limit = head._block_gas_limit()
     max_fee, priority = head._fees()
 
-    def send(chunk: range) -> tuple[list[str], list[int]]:
+    def send(chunk: range) -> tuple[list[str], list[int], list[bytes]]:
+        head._check_chain_after_fault()
         raws, hashes, nonces = [], [], []
         for i in chunk:
             sender, call = senders[i], calls[i]
@@ -507,14 +687,16 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
         refused = [(i, r) for i, r, h in zip(chunk, results, hashes) if not senders[i]._accepted(r, h)]
         if refused:
             # Let the accepted ones land, forget the nonces of every key involved (re-read next time), report.
-            accepted = [(i, h, n) for i, h, n, r in zip(chunk, hashes, nonces, results) if (i, r) not in refused]
-            head._wait([calls[i] for i, _, _ in accepted], [h for _, h, _ in accepted], [n for _, _, n in accepted])
+            accepted = [(i, h, n, raw) for i, h, n, r, raw in zip(chunk, hashes, nonces, results, raws)
+                        if (i, r) not in refused]
+            head._wait([calls[i] for i, _, _, _ in accepted], [h for _, h, _, _ in accepted],
+                       [n for _, _, n, _ in accepted], [raw for _, _, _, raw in accepted])
             for i in chunk:
                 with senders[i].nonces.lock:
                     senders[i].nonces._next = None
             i, result = refused[0]
             raise senders[i]._explain(result, calls[i])
-        return hashes, nonces
+        return hashes, nonces, raws
 
     return _pipeline(head._send_chunks(gases, block_limit, [len(c.data) for c in calls]), gases, block_limit,
                      max_in_flight, send=send,
@@ -559,18 +741,18 @@ def _pipeline(chunks: Sequence[range], gases: Sequence[int], block_limit: int, m
 
 
 def _wait_each(senders: list[TransactionSender], calls: list[Call], chunk: range, hashes: list[str],
-               nonces: list[int]) -> list[Receipt]:
+               nonces: list[int], raws: list[bytes]) -> list[Receipt]:
     """Receipts of a chunk sent by several senders: waited for together, checked and attributed each."""
     head = senders[chunk[0]]
     try:
-        receipts = head._wait([calls[i] for i in chunk], hashes, nonces)
+        receipts = head._wait([calls[i] for i in chunk], hashes, nonces, raws)
     except TransactionReverted as reverted:
         first = reverted
     else:
         first = None
     if first is not None:
         # Which one reverted, and why: check each with its own sender (the replay needs the right `from`).
-        for i, tx_hash, nonce in zip(chunk, hashes, nonces):
-            senders[i]._wait([calls[i]], [tx_hash], [nonce])
+        for i, tx_hash, nonce, raw in zip(chunk, hashes, nonces, raws):
+            senders[i]._wait([calls[i]], [tx_hash], [nonce], [raw])
         raise first
     return [dataclasses.replace(r, sender=senders[i].address) for i, r in zip(chunk, receipts)]

@@ -288,6 +288,16 @@ class Devnet:
             self._terminate("anvil", signal.SIGTERM)
             self._start_anvil(find_anvil())
 
+    def stop_gateway(self) -> None:
+        """Stop the gateway only (anvil keeps running): clients see the devnet unreachable, as in an outage."""
+        with self._folder.lifecycle_lock():
+            self._terminate("gateway", signal.SIGTERM)
+
+    def start_gateway(self) -> None:
+        """Start the gateway again on its port, after stop_gateway."""
+        with self._folder.lifecycle_lock():
+            self._start_gateway()
+
     def __enter__(self) -> Devnet:
         return self
 
