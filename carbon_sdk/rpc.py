@@ -94,8 +94,12 @@ class RpcClient:
     def _error(self, method: str, error: dict[str, Any]) -> RpcError:
         code = int(error.get("code", -32000))
         message = str(error.get("message", ""))
-        cls = PermissionDenied if code in PERMISSION_CODES else RpcError
-        return cls(method, code, message, error.get("data"))
+        data = error.get("data")
+        # The gateway's refusals carry what they refused in `data`; the same codes from anvil itself mean other
+        # things (-32003 is also anvil's "gas required exceeds allowance"), so the code alone does not tell.
+        refused = isinstance(data, dict) and ("forbidden" in data or "sender" in data)
+        cls = PermissionDenied if code in PERMISSION_CODES and refused else RpcError
+        return cls(method, code, message, data)
 
     def call(self, method: str, params: list[Any] | None = None) -> Any:
         """One request; raises :class:`RpcError` if the node answers with an error."""

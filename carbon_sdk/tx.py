@@ -345,7 +345,12 @@ class TransactionSender:
         for i, result in zip(todo, results):
             if isinstance(result, RpcError):
                 raise self._explain(result, calls[i])
-            gases[i] = int(int(result, 16) * self.gas_margin) + 10_000
+            estimate = int(result, 16)
+            gas = int(estimate * self.gas_margin) + 10_000
+            limit = self._block_gas_limit()
+            if limit and estimate <= limit < gas:  # the margin never takes a call that fits a block beyond it
+                gas = limit
+            gases[i] = gas
         return gases
 
     def _explain(self, error: RpcError, call: Call, tx_hash: str | None = None) -> Exception:

@@ -253,7 +253,8 @@ class Gateway:
         elif operator:
             pass
         elif is_control_method(method):
-            call.fail(METHOD_FORBIDDEN, f"method {method} controls the node: forbidden without {_TOKEN_HINT}")
+            call.fail(METHOD_FORBIDDEN, f"method {method} controls the node: forbidden without {_TOKEN_HINT}",
+                      {"forbidden": method})
         else:
             call.fail(METHOD_NOT_FOUND, f"method {method} does not exist or is not offered by the gateway")
         return call
@@ -263,7 +264,7 @@ class Gateway:
 
     def _set_registry(self, call: Call, operator: bool) -> None:
         if not operator:
-            call.fail(METHOD_FORBIDDEN, f"carbon_setRegistry needs {_TOKEN_HINT}")
+            call.fail(METHOD_FORBIDDEN, f"carbon_setRegistry needs {_TOKEN_HINT}", {"forbidden": "carbon_setRegistry"})
             return
         params = call.params
         address = params[0] if isinstance(params, list) and len(params) == 1 else "not given"

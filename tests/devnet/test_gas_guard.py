@@ -57,11 +57,9 @@ def test_a_call_needing_more_than_a_block_fails_its_estimate_and_is_never_sent(d
     assert _nonce(devnet) == nonce
 
 
-MISTYPED = "anvil's out-of-gas estimate error has -32003, the gateway's METHOD_FORBIDDEN: PermissionDenied"
-
-
-@pytest.mark.xfail(strict=True, reason=MISTYPED)
 def test_an_estimate_over_the_block_gas_limit_is_not_a_permission_error(sender, endless):
+    """anvil answers it with -32003, the gateway's METHOD_FORBIDDEN code: only the gateway's own refusals (which
+    say what they refused in `data`) are PermissionDenied."""
     with pytest.raises(CarbonError) as raised:
         sender.transact(Call(to=endless, data=b""))
     assert not isinstance(raised.value, PermissionDenied)
@@ -81,3 +79,11 @@ def test_the_sdks_fixed_gas_limits_fit_a_block():
     # The sandbox places orders in chunks of 100 (runner.py) and sends the other calls with fixed limits.
     assert runner.GAS["place"] + runner.GAS["place_each"] * 100 <= REALISTIC_BLOCK_GAS
     assert max(runner.GAS.values()) <= REALISTIC_BLOCK_GAS
+
+
+def test_the_estimate_margin_never_lifts_a_call_that_fits_a_block_over_it(sender, monkeypatch):
+    """A call estimated at 25M fits a 30M block; 25M plus the SDK's margin would not, so the limit is the block's."""
+    monkeypatch.setattr(sender.rpc, "batch", lambda requests: [hex(25_000_000)] * len(requests))
+    assert sender._estimate([Call(to=sender.address, data=b"")]) == [REALISTIC_BLOCK_GAS]
+    monkeypatch.setattr(sender.rpc, "batch", lambda requests: [hex(1_000_000)] * len(requests))
+    assert sender._estimate([Call(to=sender.address, data=b"")]) == [int(1_000_000 * sender.gas_margin) + 10_000]
