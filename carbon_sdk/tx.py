@@ -83,6 +83,23 @@ class Call:
     gas: int | None = None  # None: estimate (and surface reverts before sending)
     label: str = ""  # what this call does, for error messages
 
+    def __post_init__(self) -> None:
+        # A fixed gas limit below what the call data alone costs is accepted into anvil's pool and never mined:
+        # the sender would wait out its receipt timeout. Refuse it here, with the reason.
+        if self.gas is not None and self.gas < intrinsic_gas(self.data, self.to):
+            what = f" ({self.label})" if self.label else ""
+            raise InvalidInput(f"gas limit {self.gas:,} is below the {intrinsic_gas(self.data, self.to):,} gas this "
+                               f"call's data costs before it runs{what}: raise it, or leave gas to be estimated")
+
+
+def intrinsic_gas(data: bytes, to: str | None) -> int:
+    """The gas a transaction costs before any code runs: the base, a creation's surcharge, and its call data,
+    at least the EIP-7623 floor (Prague) of 10 gas per data token (a zero byte is one token, others four)."""
+    zeros = bytes(data).count(0)
+    nonzero = len(data) - zeros
+    base = 21_000 + (32_000 + 2 * ((len(data) + 31) // 32) if to is None else 0)
+    return max(base + 4 * zeros + 16 * nonzero, 21_000 + 10 * (zeros + 4 * nonzero))
+
 
 @dataclass(frozen=True)
 class Receipt:

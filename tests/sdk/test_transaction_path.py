@@ -240,3 +240,16 @@ def test_a_revert_is_explained_on_the_state_its_block_left(make_org, devnet):
         timer.join()
         devnet.rpc("evm_setAutomine", [True], operator=True)
     assert caught.value.arguments == {"spender": exchange.address, "allowance": 100, "needed": 200}
+
+
+@pytest.mark.parametrize("data", [bytes(range(1, 256)) * 8, bytes(2_040), b""])
+def test_a_gas_limit_below_the_call_data_cost_is_refused_and_exactly_enough_is_mined(regulator, data):
+    """anvil keeps a transaction whose gas does not cover its call data pending for ever; the SDK refuses it
+    up front. The SDK's intrinsic cost is the node's: a plain transfer with exactly that much gas is mined."""
+    from carbon_sdk.tx import Call, intrinsic_gas
+
+    need = intrinsic_gas(data, Account.create().address)
+    with pytest.raises(InvalidInput, match=f"below the {need:,} gas"):
+        Call(to=Account.create().address, data=data, gas=need - 1)
+    receipt = regulator.transact(Call(to=Account.create().address, data=data, gas=need))
+    assert receipt.gas_used == need
