@@ -16,6 +16,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MIN_CALLS = 10_000  # DESIGN 6: at least this many random operations per CI run
 INVARIANT_LINE = re.compile(r"\[(PASS|FAIL)[^\]]*\]\s+(invariant_\w+)\(\) \(runs: (\d+), calls: (\d+), reverts: (\d+)\)")
+SUITE_LINE = re.compile(r"^Ran \d+ tests? for \S+:(\w+)$", re.MULTILINE)
+# Invariant contracts that must be in every CI run (a renamed or skipped suite must not go unnoticed).
+REQUIRED_SUITES = {"SystemInvariants", "MrvInvariants", "CreditsInvariants"}
+
+
+def _campaigns_by_suite(output: str) -> dict[str, list[tuple[str, str, str, str, str]]]:
+    """Forge's invariant result lines grouped by the contract ("Ran N tests for path:Contract") printed above them."""
+    suites: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    heads = list(SUITE_LINE.finditer(output))
+    for k, head in enumerate(heads):
+        end = heads[k + 1].start() if k + 1 < len(heads) else len(output)
+        found = INVARIANT_LINE.findall(output, head.end(), end)
+        if found:
+            suites.setdefault(head.group(1), []).extend(found)
+    return suites
 
 
 def _solc_wrapper() -> Path:
@@ -42,6 +57,14 @@ def test_forge_invariant_campaign_passes_with_enough_calls() -> None:
 
     campaigns = INVARIANT_LINE.findall(output)
     assert campaigns, f"no invariant campaign in forge's output:\n{output[-4000:]}"
+    suites = _campaigns_by_suite(output)
+    assert sum(len(found) for found in suites.values()) == len(campaigns), "an invariant line outside any suite"
+    missing = REQUIRED_SUITES - suites.keys()
+    assert not missing, f"invariant suites missing from the CI run: {sorted(missing)} (ran: {sorted(suites)})"
+    for suite, found in suites.items():
+        suite_calls = sum(int(c) for *_, c, _ in found)
+        suite_reverts = sum(int(r) for *_, r in found)
+        assert suite_reverts <= suite_calls // 4, f"{suite}: {suite_reverts} of {suite_calls} handler calls reverted"
     failed = [name for status, name, *_ in campaigns if status != "PASS"]
     assert not failed, f"invariants broken: {failed}"
     calls = sum(int(c) for *_, c, _ in campaigns)

@@ -9,7 +9,9 @@ import {SettlementToken} from "../../../contracts/settlement/SettlementToken.sol
 import {RewardPenaltyCoin} from "../../../contracts/coin/RewardPenaltyCoin.sol";
 import {AllowanceManager} from "../../../contracts/allowances/AllowanceManager.sol";
 import {CarbonExchange} from "../../../contracts/exchange/CarbonExchange.sol";
-import {Side, OrderKind, OrderInput, OrderInfo, SessionPhase, SessionInfo} from "../../../contracts/interfaces/ICarbonExchange.sol";
+import {
+    Side, OrderKind, OrderInput, OrderInfo, Pricing, SessionPhase, SessionInfo
+} from "../../../contracts/interfaces/ICarbonExchange.sol";
 
 /// @notice Drives random sequences of operations by random members over the registry, the settlement token,
 /// allowances, the coin and the exchange, and keeps the ghost state the invariants compare against.
@@ -24,12 +26,14 @@ contract MarketHandler is CheatBase {
     IERC20 public immutable allowance; // the vintage of `period`
     uint16 public immutable period;
     uint32 public immutable market;
+    bool public immutable uniform; // the market's auction prices every pair at one price (Pricing.UNIFORM)
     address public immutable regulator;
     address public immutable platform; // organisation admin: enrols, issues settlement tokens, runs the market
 
     uint256 internal constant MAX_ACTORS = 12;
     uint256 internal constant UNIT = 1e6; // one tonne, in allowance units
     bytes32 internal constant TRADE_TOPIC = keccak256("Trade(uint32,uint32,uint256,uint256,uint32,uint32,uint256)");
+    bytes32 internal constant AUCTION_CLEARED_TOPIC = keccak256("AuctionCleared(uint32,uint32,uint32)");
 
     address[] public actors; // enrolled enterprises, in enrolment order
     uint256[] public orderIds; // every order placed that may still rest or be claimable
@@ -39,7 +43,17 @@ contract MarketHandler is CheatBase {
     uint256 public ghostExchangeSettlementIn;
     uint256 public ghostAllocated; // allowances minted by allocate
     uint256 public ghostTrades; // Trade events checked
-    uint256 public ghostPriceViolations; // Trade events priced outside [ask, bid]
+    uint256 public ghostPriceViolations; // fills priced outside their pair's [ask, bid]
+    uint256 public ghostAuctionsPriced; // UNIFORM auctions whose one price was checked against all their pairs
+    // A UNIFORM auction's Trade events carry price 0: its price comes with AuctionCleared, in the clear() call
+    // that finishes it, which may be a later call than the pairs'. So the pairs matched so far are kept as the
+    // tightest bounds the price must meet: the highest ask and the lowest bid matched.
+    uint256 public pendingAuctionPairs;
+    uint256 public pendingHighestAsk;
+    uint256 public pendingLowestBid;
+    uint256 public ghostCrossesPlaced; // crossing bid/ask pairs placed by crossInCall in a call phase
+    uint256 public ghostAuctionClears; // clear() calls made by clearAtDeadline
+    uint256 public ghostSessionsOpened; // sessions opened after the fixture's first one
     uint256 public ghostCoinSupplyDrift; // coin supply changes outside rule applications and repayments
     uint256 public ghostRulesApplied;
     uint256 private _ruleNonce;
@@ -64,6 +78,7 @@ contract MarketHandler is CheatBase {
         period = period_;
         allowance = IERC20(manager_.getPeriod(period_).allowance);
         market = market_;
+        uniform = exchange_.marketOf(market_).params.pricing == Pricing.UNIFORM;
         regulator = regulator_;
         platform = platform_;
         for (uint256 i; i < actors_.length; ++i) actors.push(actors_[i]);
@@ -100,7 +115,7 @@ contract MarketHandler is CheatBase {
     function _trader(uint256 seed) internal view returns (address) {
         uint256 n = actors.length;
         for (uint256 i; i < n; ++i) {
-            address a = actors[(seed + i) % n];
+            address a = actors[(seed % n + i) % n];
             if (registry.canTrade(a)) return a;
         }
         return _actor(seed);
@@ -110,7 +125,7 @@ contract MarketHandler is CheatBase {
     function _withStatus(uint256 seed, MemberStatus status) internal view returns (address) {
         uint256 n = actors.length;
         for (uint256 i; i < n; ++i) {
-            address a = actors[(seed + i) % n];
+            address a = actors[(seed % n + i) % n];
             if (registry.getMember(a).status == status) return a;
         }
         return _actor(seed);
@@ -207,10 +222,11 @@ contract MarketHandler is CheatBase {
         uint256 debt = coin.debtOf(debtor);
         if (debt == 0) return;
         coinAmount = bound(coinAmount, 1, debt);
-        vm.startPrank(debtor);
+        // One prank per call: a startPrank left open by a refused call would refuse every later prank.
+        vm.prank(debtor);
         settlement.approve(address(coin), type(uint256).max);
+        vm.prank(debtor);
         coin.repayDebt(debtor, coinAmount);
-        vm.stopPrank();
     }
 
     // ------------------------------------------------------------------ exchange
@@ -221,10 +237,10 @@ contract MarketHandler is CheatBase {
         uint256 balance = token.balanceOf(who);
         if (balance == 0) return;
         amount = bound(amount, 1, balance);
-        vm.startPrank(who);
+        vm.prank(who); // one prank per call (see repayDebt)
         token.approve(address(exchange), amount);
+        vm.prank(who);
         exchange.deposit(address(token), amount);
-        vm.stopPrank();
         if (asset) ghostExchangeIn += amount;
         else ghostExchangeSettlementIn += amount;
     }
@@ -269,7 +285,7 @@ contract MarketHandler is CheatBase {
         vm.recordLogs();
         vm.prank(who);
         uint256 id = exchange.placeOrder(market, order, maxFills);
-        _checkTrades(tick);
+        _checkTrades(tick, false);
         if (id != 0) orderIds.push(id);
     }
 
@@ -278,6 +294,9 @@ contract MarketHandler is CheatBase {
         uint256 id = orderIds[seed % orderIds.length];
         OrderInfo memory o = exchange.orderOf(id);
         if (o.openLots == 0) return;
+        // In a call phase the book is often just crossInCall's pair: withdrawing from the auction is kept to
+        // one pick in four so that most crossing books live to be cleared.
+        if ((seed >> 128) % 4 != 0 && _sessionInfo().phase == SessionPhase.CALL) return;
         vm.prank(o.owner);
         exchange.cancel(id);
     }
@@ -305,30 +324,158 @@ contract MarketHandler is CheatBase {
         if (exchange.sessionOf(market, session).phase != SessionPhase.CLEARING) return;
         vm.recordLogs();
         exchange.clear(market, steps);
-        _checkTrades(0);
+        _checkTrades(0, true);
     }
 
     /// @dev Moves the clock by up to six hours; opens the next session once the current one is closed.
     function warp(uint256 seconds_) external coinSupplyFrozen {
         vm.warp(block.timestamp + bound(seconds_, 1, 6 hours));
         uint32 session = exchange.marketOf(market).session;
-        if (exchange.sessionOf(market, session).phase == SessionPhase.CLOSED) {
-            vm.prank(platform);
-            exchange.openSession(market, uint40(block.timestamp + 2 hours), uint40(block.timestamp + 1 days), false);
-        }
+        if (exchange.sessionOf(market, session).phase == SessionPhase.CLOSED) _openSession();
     }
 
-    /// @dev E3: every Trade emitted since recordLogs is priced within [ask, bid] (half-ticks). An order id holds
-    /// its tick in bits 64-79; a continuous fill names the taker as 0, whose limit is `takerTick`.
-    function _checkTrades(uint256 takerTick) internal {
+    // ------------------------------------------------------------------ call auctions
+    // Random warps of up to six hours rarely leave a session in its two-hour call phase long enough for both
+    // sides of a crossing book to be funded, deposited and placed, and a clear to follow: these two actions
+    // make matched, priced UNIFORM auctions a regular part of the campaign (E3's uniform-price check).
+    // Two actions out of nineteen, so the other operations keep most of the calls.
+
+    /// @dev In the call phase, tops up two distinct traders (issuing, allocating and depositing only what is
+    /// missing) and places a crossing pair: a bid of 1-10 lots at tick 100-110 and an ask of the same lots 0-10
+    /// ticks under it; a no-op unless two members may trade. A session in continuous trading is first closed
+    /// (warp to its end) and the next one opened, so its call phase is live; a clearing session is left alone.
+    function crossInCall(uint256 buyerSeed, uint256 sellerSeed, uint256 lots, uint256 bidTick, uint256 spread)
+        external
+        coinSupplyFrozen
+    {
+        // Two members who may trade, or nothing to cross (refusals of the others are placeOrder's business).
+        address buyer = _trader(buyerSeed);
+        if (!registry.canTrade(buyer)) return;
+        address seller = _otherTrader(sellerSeed, buyer);
+        if (seller == address(0)) return;
+        SessionInfo memory s = _sessionInfo();
+        if (s.phase == SessionPhase.CLEARING) return;
+        if (s.phase == SessionPhase.CONTINUOUS) vm.warp(s.closesAt);
+        if (s.phase != SessionPhase.CALL) _openSession();
+        lots = bound(lots, 1, 10);
+        bidTick = bound(bidTick, 100, 110);
+        uint256 askTick = bidTick - bound(spread, 0, 10);
+        // The same per-lot locks as placeOrder: a bid locks value + fee + margin, an ask its asset + margin.
+        _topUp(buyer, false, lots * (bidTick * 2 * 11 / 10 + 2));
+        _topUp(seller, false, lots * (askTick * 2 / 10 + 2));
+        _topUp(seller, true, lots * UNIT);
+        _placeLimit(buyer, Side.BID, lots, bidTick);
+        _placeLimit(seller, Side.ASK, lots, askTick);
+        ++ghostCrossesPlaced;
+    }
+
+    /// @dev Ends the call phase: warps to 0-10 minutes past the call deadline and clears in 1-64 steps; in a
+    /// session already clearing it only clears. Otherwise it does nothing.
+    function clearAtDeadline(uint256 lateBy, uint256 steps) external coinSupplyFrozen {
+        SessionInfo memory s = _sessionInfo();
+        if (s.phase == SessionPhase.CALL) vm.warp(s.callDeadline + bound(lateBy, 0, 10 minutes));
+        else if (s.phase != SessionPhase.CLEARING) return;
+        steps = bound(steps, 1, 64);
+        vm.recordLogs();
+        exchange.clear(market, steps);
+        _checkTrades(0, true);
+        ++ghostAuctionClears;
+    }
+
+    function _sessionInfo() internal view returns (SessionInfo memory) {
+        return exchange.sessionOf(market, exchange.marketOf(market).session);
+    }
+
+    function _openSession() internal {
+        vm.prank(platform);
+        exchange.openSession(market, uint40(block.timestamp + 2 hours), uint40(block.timestamp + 1 days), false);
+        ++ghostSessionsOpened;
+    }
+
+    /// @dev The first actor from `seed` on, other than `other`, that may trade; else address(0).
+    function _otherTrader(uint256 seed, address other) internal view returns (address) {
+        uint256 n = actors.length;
+        for (uint256 i; i < n; ++i) {
+            address a = actors[(seed % n + i) % n];
+            if (a != other && registry.canTrade(a)) return a;
+        }
+        return address(0);
+    }
+
+    /// @dev Makes `who`'s free exchange balance of the asset (or settlement token) at least `needed`: deposits
+    /// from its wallet, allocating or issuing only what the wallet lacks.
+    function _topUp(address who, bool asset, uint256 needed) internal {
+        IERC20 token = asset ? allowance : settlement;
+        uint256 free = exchange.freeBalance(who, address(token));
+        if (free >= needed) return;
+        uint256 missing = needed - free;
+        uint256 wallet = token.balanceOf(who);
+        if (wallet < missing) {
+            uint256 amount = missing - wallet;
+            if (asset) {
+                bytes32[] memory grants = new bytes32[](1);
+                grants[0] = bytes32(uint256(uint160(who)) << 96 | amount);
+                vm.prank(regulator);
+                manager.allocate(period, 0, grants);
+                ghostAllocated += amount;
+            } else {
+                vm.prank(platform);
+                settlement.issue(who, amount, keccak256(abi.encode("call auction", who, block.timestamp)));
+            }
+        }
+        vm.prank(who); // one prank per call (see repayDebt)
+        token.approve(address(exchange), missing);
+        vm.prank(who);
+        exchange.deposit(address(token), missing);
+        if (asset) ghostExchangeIn += missing;
+        else ghostExchangeSettlementIn += missing;
+    }
+
+    function _placeLimit(address who, Side side, uint256 lots, uint256 tick) internal {
+        OrderInput memory order =
+            OrderInput({side: side, kind: OrderKind.LIMIT, lots: uint32(lots), tick: uint16(tick)});
+        vm.recordLogs();
+        vm.prank(who);
+        uint256 id = exchange.placeOrder(market, order, 8);
+        _checkTrades(tick, false); // none in the call phase; checked all the same
+        if (id != 0) orderIds.push(id);
+    }
+
+    /// @dev Whether `price2` (half-ticks) lies within [askTick, bidTick].
+    function pricedWithin(uint256 price2, uint256 askTick, uint256 bidTick) public pure returns (bool) {
+        return price2 >= 2 * askTick && price2 <= 2 * bidTick;
+    }
+
+    /// @dev E3: every fill recorded since recordLogs is priced within its pair's [ask, bid] (docs/exchange.md).
+    /// An order id holds its tick in bits 64-79; a continuous fill names the taker as 0, whose limit (a market
+    /// order's worst price) is `takerTick`. A continuous fill and a MIDPOINT auction fill carry their price; a
+    /// UNIFORM auction fill carries 0 and is priced by the AuctionCleared event that ends the auction, so its
+    /// pair joins the pending bounds until then.
+    function _checkTrades(uint256 takerTick, bool auction) internal {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].emitter != address(exchange) || logs[i].topics[0] != TRADE_TOPIC) continue;
-            (uint256 bidId, uint256 askId,, uint32 price2,) = abi.decode(logs[i].data, (uint256, uint256, uint32, uint32, uint256));
-            uint256 bidTick = bidId == 0 ? takerTick : uint16(bidId >> 64);
-            uint256 askTick = askId == 0 ? takerTick : uint16(askId >> 64);
-            ++ghostTrades;
-            if (price2 < 2 * askTick || price2 > 2 * bidTick) ++ghostPriceViolations;
+            if (logs[i].emitter != address(exchange)) continue;
+            bytes32 topic = logs[i].topics[0];
+            if (topic == TRADE_TOPIC) {
+                (uint256 bidId, uint256 askId,, uint32 price2,) =
+                    abi.decode(logs[i].data, (uint256, uint256, uint32, uint32, uint256));
+                uint256 bidTick = bidId == 0 ? takerTick : uint16(bidId >> 64);
+                uint256 askTick = askId == 0 ? takerTick : uint16(askId >> 64);
+                ++ghostTrades;
+                if (auction && uniform) {
+                    if (price2 != 0) ++ghostPriceViolations; // the documented event says 0: the price is not per pair
+                    if (pendingAuctionPairs == 0 || askTick > pendingHighestAsk) pendingHighestAsk = askTick;
+                    if (pendingAuctionPairs == 0 || bidTick < pendingLowestBid) pendingLowestBid = bidTick;
+                    ++pendingAuctionPairs;
+                } else if (!pricedWithin(price2, askTick, bidTick)) {
+                    ++ghostPriceViolations;
+                }
+            } else if (topic == AUCTION_CLEARED_TOPIC && pendingAuctionPairs != 0) {
+                uint32 uniformPrice2 = abi.decode(logs[i].data, (uint32));
+                if (!pricedWithin(uniformPrice2, pendingHighestAsk, pendingLowestBid)) ++ghostPriceViolations;
+                ++ghostAuctionsPriced;
+                (pendingAuctionPairs, pendingHighestAsk, pendingLowestBid) = (0, 0, 0);
+            }
         }
     }
 }
