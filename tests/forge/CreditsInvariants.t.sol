@@ -1,18 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {CheatBase} from "./lib/Cheats.sol";
+import {CoreSystem} from "./lib/CoreSystem.sol";
 import {MrvHandler} from "./handlers/MrvHandler.sol";
 import {CreditsHandler} from "./handlers/CreditsHandler.sol";
-import {ConsortiumRegistry} from "../../contracts/registry/ConsortiumRegistry.sol";
 import {Role} from "../../contracts/interfaces/IConsortiumRegistry.sol";
 import {SettlementToken} from "../../contracts/settlement/SettlementToken.sol";
-import {RewardPenaltyCoin} from "../../contracts/coin/RewardPenaltyCoin.sol";
-import {VintageTokenFactory} from "../../contracts/allowances/VintageTokenFactory.sol";
-import {AllowanceManager} from "../../contracts/allowances/AllowanceManager.sol";
 import {PeriodParams, PeriodInfo} from "../../contracts/interfaces/IAllowanceManager.sol";
-import {IRewardPenaltyCoin} from "../../contracts/interfaces/IRewardPenaltyCoin.sol";
-import {EmissionsMRV} from "../../contracts/mrv/EmissionsMRV.sol";
 import {CreditManager} from "../../contracts/credits/CreditManager.sol";
 import {CreditBatch} from "../../contracts/interfaces/ICreditManager.sol";
 
@@ -20,19 +14,11 @@ import {CreditBatch} from "../../contracts/interfaces/ICreditManager.sol";
 /// SDK's default rules, allowances, MRV, CreditManager), wired the same way, plus the members they act as: a
 /// platform organisation (two platforms, enterprises, individuals, merchants) and a separate verification
 /// organisation, so its verifiers may review the enterprises (M4).
-abstract contract CreditsFixture is CheatBase {
-    ConsortiumRegistry internal registry;
-    SettlementToken internal settlement;
-    RewardPenaltyCoin internal coin;
-    VintageTokenFactory internal factory;
-    AllowanceManager internal manager;
-    EmissionsMRV internal mrv;
+abstract contract CreditsFixture is CoreSystem {
     CreditManager internal credits;
 
     uint16 internal constant PERIOD = 2025;
     uint256 internal constant PCC = 1e6;
-    address internal regulator = vm.addr(0xBEEF);
-    address internal platform = vm.addr(0xF00D);
     address internal verifierAdmin = vm.addr(0xFEED);
     address[] internal platforms;
     address[] internal enterprises;
@@ -43,38 +29,9 @@ abstract contract CreditsFixture is CheatBase {
     uint32[] internal projects;
 
     function _deploySystem() internal {
-        vm.warp(1_750_000_000);
-        registry = new ConsortiumRegistry("National Carbon Market Regulator", regulator, keccak256("regulator"));
-        settlement = new SettlementToken(registry, "Digital Yuan (settlement)", "DCNY", 2, "CNY", 1, 1);
-        // The SDK's DEFAULT_RULES (carbon_sdk/coin.py): reasons 1-6, COIN = 1e6.
-        uint8[] memory reasons = new uint8[](6);
-        bool[] memory penalties = new bool[](6);
-        uint128[] memory flats = new uint128[](6);
-        uint128[] memory perTonne = new uint128[](6);
-        (reasons[0], penalties[0], flats[0], perTonne[0]) = (1, false, 10e6, 0);
-        (reasons[1], penalties[1], flats[1], perTonne[1]) = (2, false, 0, 0.5e6);
-        (reasons[2], penalties[2], flats[2], perTonne[2]) = (3, true, 20e6, 2e6);
-        (reasons[3], penalties[3], flats[3], perTonne[3]) = (4, true, 0, 10e6);
-        (reasons[4], penalties[4], flats[4], perTonne[4]) = (5, true, 50e6, 2e6);
-        (reasons[5], penalties[5], flats[5], perTonne[5]) = (6, true, 100e6, 0);
-        coin = new RewardPenaltyCoin(registry, address(settlement), 1, 1_000, reasons, penalties, flats, perTonne);
-        factory = new VintageTokenFactory(registry);
-        manager = new AllowanceManager(registry, factory, IRewardPenaltyCoin(address(coin)));
-        string[] memory gases = new string[](1);
-        gases[0] = "CO2";
-        uint32[] memory gwp = new uint32[](1);
-        gwp[0] = 1000;
-        mrv = new EmissionsMRV(registry, manager, IRewardPenaltyCoin(address(coin)), 500, "AR6-GWP100", gases, gwp, keccak256("AR6"));
+        _deployCore();
         credits = new CreditManager(registry, settlement);
-
-        factory.bind(address(manager));
         vm.startPrank(regulator);
-        manager.setMrv(address(mrv));
-        address[] memory modules = new address[](2);
-        (modules[0], modules[1]) = (address(mrv), address(manager));
-        coin.authoriseModules(modules);
-        registry.setDebtRecorder(address(coin));
-        registry.registerSystemContract(address(coin), keccak256("reward-penalty coin conversion pool"));
         registry.registerSystemContract(address(credits), keccak256("personal credit desks"));
         uint16 roles = uint16(
             1 << uint8(Role.ENTERPRISE) | 1 << uint8(Role.PLATFORM) | 1 << uint8(Role.INDIVIDUAL)

@@ -1,71 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {CheatBase} from "./lib/Cheats.sol";
+import {CoreSystem} from "./lib/CoreSystem.sol";
 import {MarketHandler} from "./handlers/MarketHandler.sol";
-import {ConsortiumRegistry} from "../../contracts/registry/ConsortiumRegistry.sol";
 import {Role} from "../../contracts/interfaces/IConsortiumRegistry.sol";
 import {SettlementToken} from "../../contracts/settlement/SettlementToken.sol";
-import {RewardPenaltyCoin} from "../../contracts/coin/RewardPenaltyCoin.sol";
-import {VintageTokenFactory} from "../../contracts/allowances/VintageTokenFactory.sol";
-import {AllowanceManager} from "../../contracts/allowances/AllowanceManager.sol";
 import {PeriodParams, PeriodInfo} from "../../contracts/interfaces/IAllowanceManager.sol";
-import {IRewardPenaltyCoin} from "../../contracts/interfaces/IRewardPenaltyCoin.sol";
-import {EmissionsMRV} from "../../contracts/mrv/EmissionsMRV.sol";
 import {CarbonExchange} from "../../contracts/exchange/CarbonExchange.sol";
 import {MarketParams, Pricing, SessionPhase} from "../../contracts/interfaces/ICarbonExchange.sol";
 
-/// @notice Deploys the system as carbon_sdk/deploy.py does (same order, wiring and default coin rules) and
-/// opens one period and one exchange market on its vintage, so handlers start from a live market.
-abstract contract SystemFixture is CheatBase {
-    ConsortiumRegistry internal registry;
-    SettlementToken internal settlement;
-    RewardPenaltyCoin internal coin;
-    VintageTokenFactory internal factory;
-    AllowanceManager internal manager;
-    EmissionsMRV internal mrv;
+/// @notice The core system (lib/CoreSystem.sol) plus the exchange, with one period and one exchange market on
+/// its vintage open, so handlers start from a live market.
+abstract contract SystemFixture is CoreSystem {
     CarbonExchange internal exchange;
 
     uint16 internal constant PERIOD = 2025;
     uint128 internal constant CAP = 1_000_000 * 1e6; // 1 Mt
-    address internal regulator = vm.addr(0xBEEF);
-    address internal platform = vm.addr(0xF00D);
     address[] internal enterprises;
     uint32 internal marketId;
 
     function _deploySystem() internal {
-        vm.warp(1_750_000_000);
-        registry = new ConsortiumRegistry("National Carbon Market Regulator", regulator, keccak256("regulator"));
-        settlement = new SettlementToken(registry, "Digital Yuan (settlement)", "DCNY", 2, "CNY", 1, 1);
-        // The SDK's DEFAULT_RULES (carbon_sdk/coin.py): reasons 1-6, COIN = 1e6.
-        uint8[] memory reasons = new uint8[](6);
-        bool[] memory penalties = new bool[](6);
-        uint128[] memory flats = new uint128[](6);
-        uint128[] memory perTonne = new uint128[](6);
-        (reasons[0], penalties[0], flats[0], perTonne[0]) = (1, false, 10e6, 0);
-        (reasons[1], penalties[1], flats[1], perTonne[1]) = (2, false, 0, 0.5e6);
-        (reasons[2], penalties[2], flats[2], perTonne[2]) = (3, true, 20e6, 2e6);
-        (reasons[3], penalties[3], flats[3], perTonne[3]) = (4, true, 0, 10e6);
-        (reasons[4], penalties[4], flats[4], perTonne[4]) = (5, true, 50e6, 2e6);
-        (reasons[5], penalties[5], flats[5], perTonne[5]) = (6, true, 100e6, 0);
-        coin = new RewardPenaltyCoin(registry, address(settlement), 1, 1_000, reasons, penalties, flats, perTonne);
-        factory = new VintageTokenFactory(registry);
-        manager = new AllowanceManager(registry, factory, IRewardPenaltyCoin(address(coin)));
-        string[] memory gases = new string[](1);
-        gases[0] = "CO2";
-        uint32[] memory gwp = new uint32[](1);
-        gwp[0] = 1000;
-        mrv = new EmissionsMRV(registry, manager, IRewardPenaltyCoin(address(coin)), 500, "AR6-GWP100", gases, gwp, keccak256("AR6"));
+        _deployCore();
         exchange = new CarbonExchange(registry);
-
-        factory.bind(address(manager));
         vm.startPrank(regulator);
-        manager.setMrv(address(mrv));
-        address[] memory modules = new address[](2);
-        (modules[0], modules[1]) = (address(mrv), address(manager));
-        coin.authoriseModules(modules);
-        registry.setDebtRecorder(address(coin));
-        registry.registerSystemContract(address(coin), keccak256("reward-penalty coin conversion pool"));
         registry.registerSystemContract(address(exchange), keccak256("exchange deposits"));
         // An industry organisation whose admin is a PLATFORM: it enrols enterprises, issues settlement
         // tokens and operates the market.
