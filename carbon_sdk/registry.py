@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from eth_utils import keccak
 
 from carbon_sdk.abi import to_checksum_address
-from carbon_sdk.abi import to_checksum_address as fast_checksum
 
 from carbon_sdk.errors import InvalidInput
 from carbon_sdk.tx import Progress, Receipt, per_item
@@ -58,7 +57,7 @@ def checked_address(value: str, what: str = "address") -> str:
     try:
         if not isinstance(value, str):
             raise ValueError(value)
-        address = fast_checksum(value)
+        address = to_checksum_address(value)
     except ValueError:
         raise InvalidInput(f"{what} {value!r} is not an Ethereum address") from None
     # A mixed-case address must carry its own checksum (EIP-55), as eth_utils.is_address requires.
