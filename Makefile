@@ -30,6 +30,7 @@ compile: setup
 	$(BIN)/ape compile
 
 test: compile
+	$(BIN)/ruff check carbon_sdk tests scripts
 	$(BIN)/python -m pytest
 
 # The deep forge campaign (foundry.toml [profile.deep], ~1,000,000 handler calls). `make test` runs the short

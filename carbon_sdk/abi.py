@@ -19,10 +19,10 @@ try:  # safe-pysha3: C Keccak, several times cheaper per hash than eth_utils' ke
 except ImportError:  # pragma: no cover - safe-pysha3 is a dependency; eth-hash is the fallback
     from eth_utils import keccak as keccak256
 
-_HEX_ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
-
 from carbon_sdk import errors
 from carbon_sdk.errors import ConfigurationError, InvalidInput
+
+_HEX_ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
 
 
 @functools.lru_cache(maxsize=1 << 18)

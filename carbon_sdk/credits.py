@@ -41,7 +41,6 @@ from carbon_sdk.abi import to_checksum_address
 from carbon_sdk.activities import BatchTotals
 from carbon_sdk.coin import to_bytes32
 from carbon_sdk.desk_orders import (
-    BUY_AND_COVER,
     KINDS,
     SELL,
     DeskBatch,

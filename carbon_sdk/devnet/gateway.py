@@ -210,16 +210,29 @@ class Gateway:
 
     async def _sweep_pending(self) -> None:
         await asyncio.sleep(SWEEP_DELAY)
-        await self._mine_pending()
+        await self._mine_pending(only_if_automining=True)
 
-    async def _mine_pending(self) -> None:
-        """Mine blocks until no transaction is pending (one block takes as many as its gas limit allows)."""
+    async def _mine_pending(self, only_if_automining: bool = False) -> None:
+        """Mine blocks until no transaction is pending (one block takes as many as its gas limit allows).
+
+        ``only_if_automining``: leave the pool alone if the node does not automine. The sweep helps automining
+        along; once an operator turns automining off (``evm_setAutomine false``), transactions wait until the
+        operator mines them, and a sweep started by an earlier request must not mine a few of them.
+        """
         # One miner at a time. Requests that arrive while a block is being mined wait here, and the next block
         # takes all of them: under load, blocks grow by themselves.
+        status_request = {"jsonrpc": "2.0", "id": 0, "method": "txpool_status", "params": []}
+        automine_request = {"jsonrpc": "2.0", "id": 1, "method": "anvil_getAutomine", "params": []}
         async with self._mining:
             try:
                 for _ in range(1_000):
-                    status = await self._post({"jsonrpc": "2.0", "id": 1, "method": "txpool_status", "params": []})
+                    if only_if_automining:
+                        answers = _by_id(await self._post([status_request, automine_request]), 2)
+                        if answers.get(1, {}).get("result") is False:
+                            return
+                        status = answers.get(0, {})
+                    else:
+                        status = await self._post(status_request)
                     if int(status.get("result", {}).get("pending", "0x0"), 16) == 0:
                         return
                     await self._post({"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []})

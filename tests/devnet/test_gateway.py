@@ -427,21 +427,57 @@ def test_oversized_bodies_and_batches_are_refused(devnet, http):
     assert len(answers) == MAX_BATCH_ITEMS and all(answer["result"] == hex(47001) for answer in answers)
 
 
-def test_a_transaction_automining_left_pending_is_mined_by_the_sweep(devnet):
-    """anvil's automining can leave a transaction that arrived while a block was being built pending until
-    another one comes. The gateway mines whatever is still pending shortly after each send (here automining is
-    switched off outright to leave the transaction pending for sure)."""
+def test_transactions_automining_left_pending_are_mined_by_the_sweep(devnet, rpc, w3, admin, http):
+    """anvil's automining can leave a transaction pending until another one comes (one that arrived while a
+    block was being built, or one that did not fit the block). The gateway mines whatever is still pending
+    shortly after each send. Here blocks hold one transfer each and three wait in the pool when automining
+    comes back on: anvil mines one block and leaves two pending, for sure."""
     import time
 
     from carbon_sdk.devnet.gateway import SWEEP_DELAY
-    from carbon_sdk.tx import Call, shared_sender
 
-    sender = shared_sender(devnet.rpc_url, devnet.bootstrap_key, devnet.chain_id)
-    devnet.rpc("evm_setAutomine", [False], operator=True)
+    token = devnet.operator_token
+    gas_limit = w3.eth.get_block("latest")["gasLimit"]
+    assert rpc("anvil_setBlockGasLimit", [hex(21_000)], token=token)["result"] is True
+    rpc("evm_setAutomine", [False], token=token)
     try:
+        nonce = w3.eth.get_transaction_count(admin.address)
+        sent = [signed(admin, nonce + i, to=NOBODY, gas=21_000) for i in range(3)]
+        batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]}
+                 for i, (raw, _) in enumerate(sent)]  # fmt: skip
         started = time.monotonic()
-        receipt = sender.transact(Call(to=devnet.bootstrap_address, data=b"", gas=21_000))
+        assert all("result" in answer for answer in http.post(devnet.rpc_url, json=batch, timeout=30).json())
+        rpc("evm_setAutomine", [True], token=token)  # before the send's sweep runs
+        assert rpc("txpool_status", token=token)["result"]["pending"] == "0x2"  # automining left two
+        receipts = [w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30) for _, tx_hash in sent]
         waited = time.monotonic() - started
     finally:
-        devnet.rpc("evm_setAutomine", [True], operator=True)
-    assert receipt.block_number > 0 and SWEEP_DELAY * 0.8 <= waited < SWEEP_DELAY + 5
+        rpc("evm_setAutomine", [True], token=token)
+        rpc("anvil_setBlockGasLimit", [hex(gas_limit)], token=token)
+    assert all(receipt["status"] == 1 for receipt in receipts)
+    # One block each: nothing but a sweep (this send's, or an earlier test's still waiting) mined the two.
+    assert len({receipt["blockNumber"] for receipt in receipts}) == 3
+    assert waited < SWEEP_DELAY + 5
+
+
+def test_the_sweep_leaves_the_pool_alone_while_automining_is_off(devnet, rpc, w3, admin, http):
+    """An operator who turns automining off holds transactions in the pool until they mine them; a sweep
+    started by an earlier send (here: one just before automining goes off) must not mine them."""
+    import time
+
+    from carbon_sdk.devnet.gateway import SWEEP_DELAY
+
+    token = devnet.operator_token
+    nonce = w3.eth.get_transaction_count(admin.address)
+    first, second = (signed(admin, nonce + i, to=NOBODY, gas=21_000) for i in range(2))
+    assert "result" in rpc("eth_sendRawTransaction", [first[0]])  # automined, and it starts a sweep
+    rpc("evm_setAutomine", [False], token=token)
+    try:
+        assert "result" in rpc("eth_sendRawTransaction", [second[0]])
+        time.sleep(SWEEP_DELAY * 3)  # both sweeps (the first send's and this one's) have run by now
+        assert rpc("txpool_status", token=token)["result"]["pending"] == "0x1"
+        assert w3.eth.get_transaction_count(admin.address) == nonce + 1
+    finally:
+        rpc("evm_setAutomine", [True], token=token)
+        rpc("evm_mine", token=token)
+    assert w3.eth.wait_for_transaction_receipt(second[1], timeout=30)["status"] == 1

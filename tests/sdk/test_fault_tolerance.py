@@ -15,7 +15,6 @@ from typing import Any, Callable
 import pytest
 
 from carbon_sdk.devnet import Devnet
-from carbon_sdk.devnet.gateway import SWEEP_DELAY
 from carbon_sdk.errors import (
     ChainMismatch,
     ChainResetError,
@@ -75,9 +74,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def hold_in_pool(devnet: Devnet) -> None:
-    """Stop mining, so transactions wait in the pool. The gateway mines what is pending SWEEP_DELAY after a
-    send through it: let any sweep of an earlier test pass first."""
-    time.sleep(SWEEP_DELAY + 0.2)
+    """Stop mining, so transactions wait in the pool (the gateway's sweep leaves them alone, too)."""
     node(devnet, "evm_setAutomine", False)
 
 
@@ -281,7 +278,7 @@ def test_beyond_the_retry_deadline_the_node_is_reported_unreachable(devnet):
             NodeUnreachable, match=r"did not answer for 1\.\d s .*RetryPolicy\(attempts="
         ) as down:
             sender.transact(pings(devnet, 1)[0])
-        assert 0.8 < time.monotonic() - started < 3.0
+        assert 0.8 < time.monotonic() - started < 5.0  # gave up near the deadline, not after 1,000 tries
         assert isinstance(down.value, NodeUnavailable) and 1 < down.value.attempts < 1_000
     finally:
         devnet.start_gateway()
