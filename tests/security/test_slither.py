@@ -54,15 +54,19 @@ def findings(tmp_path_factory) -> list[dict]:
     if not (ROOT / "foundry.toml").exists():
         raise SlitherFailed("foundry.toml is missing: slither reads the forge build it describes")
     out = tmp_path_factory.mktemp("slither-forge-out")
+    forge = _tool("forge")
     env = dict(
         os.environ,
+        # slither (crytic-compile) runs forge by name, and fails without a word if it is not on PATH: as when
+        # pytest runs outside the Makefile, which puts node_modules/.bin on PATH.
+        PATH=os.pathsep.join([str(Path(forge).parent), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         FOUNDRY_SOLC=str(install_solc_wrapper()),
         # A private output and cache: never races the forge campaigns' build or the lead's out/.
         FOUNDRY_OUT=str(out),
         FOUNDRY_CACHE_PATH=str(out / "cache"),
     )
     build = subprocess.run(
-        [_tool("forge"), "build", "--build-info", "--skip", "test", "--skip", "script"],
+        [forge, "build", "--build-info", "--skip", "test", "--skip", "script"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     if build.returncode != 0:
