@@ -135,7 +135,7 @@ class CarbonClient:
             self.check_chain()
         self.sender: TransactionSender | None = None
         if private_key is not None:
-            # Shared per (node, key) in this process, so all clients of one key share its nonce manager.
+            # Shared per (node, key, settings) in this process; all clients of one key share its nonce manager.
             self.sender = shared_sender(self.rpc, private_key, self.chain_id,
                                         receipt_timeout=receipt_timeout, batch_size=batch_size,
                                         confirmations=confirmations, resend_dropped=resend_dropped)

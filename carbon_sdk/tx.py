@@ -617,7 +617,7 @@ class TransactionSender:
                                    + (f" ({call.label})" if call.label else ""), tx_hash=tx_hash)
 
 
-_shared: dict[tuple[str, str, int], TransactionSender] = {}
+_shared: dict[tuple[Any, ...], TransactionSender] = {}  # (URL, address, chain id, settings) -> sender
 _genesis: dict[str, str] = {}  # node URL -> its genesis hash (forgotten when a sender sees the chain reset)
 _shared_lock = threading.Lock()
 _nonce_managers: dict[tuple[str, str], NonceManager] = {}
@@ -625,14 +625,19 @@ _nonce_managers: dict[tuple[str, str], NonceManager] = {}
 
 def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int | None = None,
                   **options: Any) -> TransactionSender:
-    """The process-wide sender for (node URL, key). Senders of one key on one chain share one nonce manager
-    even through different URLs (a gateway and the node behind it), so neither hands out a nonce the other
-    has used. A chain is recognised by its genesis block's hash."""
+    """The process-wide sender for (node URL, key, settings). Senders of one key on one chain share one nonce
+    manager even through different URLs (a gateway and the node behind it) or with different settings, so
+    none hands out a nonce another has used. A chain is recognised by its genesis block's hash.
+
+    The settings are ``options`` (TransactionSender's keyword arguments) and the RPC client's timeout, retry
+    policy and headers: asking again with other settings gives a sender with those settings (sharing the
+    nonces), never the earlier one with its own."""
     rpc = rpc if isinstance(rpc, RpcClient) else RpcClient(rpc)
     signer = LocalSigner(private_key)
     if chain_id is None:
         chain_id = int(rpc.call("eth_chainId"), 16)
-    key = (rpc.url, signer.address, chain_id)
+    settings = (rpc.timeout, rpc.retry, tuple(sorted(rpc.headers.items())), tuple(sorted(options.items())))
+    key = (rpc.url, signer.address, chain_id, settings)
     with _shared_lock:
         if key not in _shared:
             if rpc.url not in _genesis:

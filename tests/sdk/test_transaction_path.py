@@ -51,6 +51,26 @@ def test_one_key_through_the_gateway_and_the_node_shares_one_nonce_manager(make_
     assert via_gateway.call("count") == start + 10
 
 
+def test_clients_of_one_key_with_other_settings_get_them_and_share_nonces(make_org, probe_for, devnet, manifest):
+    """A second client of a key with its own settings (receipt timeout, batch size, retry policy, headers)
+    sends with those settings, not the first client's; all of them still take nonces from one counter."""
+    handle = make_org(Role.ENTERPRISE)
+    key = handle.admin.sender.signer._account.key
+    patient = RetryPolicy(attempts=3, first_delay=0.01, max_delay=0.02)
+    settings = dict(receipt_timeout=45.0, batch_size=7, retry=patient, headers={"X-Client": "careful"})
+    careful = CarbonClient(devnet.rpc_url, manifest, key, **settings)
+    again = CarbonClient(devnet.rpc_url, manifest, key, **settings)
+    assert careful.sender is not handle.admin.sender and careful.sender is again.sender
+    assert careful.sender.batch_size == 7 and careful.sender.receipt_timeout == 45.0
+    assert careful.sender.rpc.retry == patient and careful.sender.rpc.headers["X-Client"] == "careful"
+    assert handle.admin.sender.batch_size == 100 and handle.admin.sender.rpc.retry != patient
+    assert careful.sender.nonces is handle.admin.sender.nonces
+    probe, probe_careful = probe_for(handle.admin), probe_for(careful)
+    receipts = [client.transact(target.tx("ping")) for _ in range(3)
+                for client, target in ((handle.admin, probe), (careful, probe_careful))]
+    assert sorted(r.nonce for r in receipts) == list(range(receipts[0].nonce, receipts[0].nonce + 6))
+
+
 def test_many_calls_go_out_as_batches_and_all_land(make_org, probe_for):
     handle = make_org(Role.ENTERPRISE)
     probe = probe_for(handle.admin)
