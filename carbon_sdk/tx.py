@@ -324,7 +324,8 @@ class TransactionSender:
             self.nonces._next = None
         with _shared_lock:
             _genesis.pop(self.rpc.url, None)
-            for key in [k for k, v in _shared.items() if v is self]:
+            # Every sender of this URL (any key, any settings) knew the old chain; each refuses its own later calls.
+            for key in [k for k, v in _shared.items() if v is self or k[0] == self.rpc.url]:
                 del _shared[key]
 
     def _check_chain_after_fault(self) -> None:

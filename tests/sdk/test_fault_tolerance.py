@@ -24,7 +24,7 @@ from carbon_sdk.errors import (
     TransactionReorganised,
 )
 from carbon_sdk.rpc import RetryPolicy, RpcClient
-from carbon_sdk.tx import Call, LocalSigner, TransactionSender
+from carbon_sdk.tx import Call, LocalSigner, TransactionSender, shared_sender
 
 # Rides out a node restart (~1 s) with room to spare, and still fails a test in seconds, not minutes.
 PATIENT = RetryPolicy(attempts=40, first_delay=0.05, max_delay=0.5, deadline=20.0)
@@ -166,6 +166,24 @@ def test_a_chain_reset_is_refused_on_the_next_call_and_nothing_is_sent(tmp_path)
         ):
             fresh.transact_many(pings(devnet, 2))
         assert chain_nonce(devnet, "pending") == 0
+
+
+def test_after_a_chain_reset_every_shared_sender_of_the_url_is_new(tmp_path):
+    """One sender noticing the reset retires every shared sender of that URL, whatever its settings: a client
+    made afterwards sends on the new chain from nonce 0, not through a sender that knew the old one."""
+    with Devnet.start(tmp_path / "throwaway", port=None, persist=False) as devnet:
+        plain = shared_sender(devnet.rpc_url, devnet.bootstrap_key, devnet.chain_id)
+        batched = shared_sender(devnet.rpc_url, devnet.bootstrap_key, devnet.chain_id, batch_size=7)
+        assert plain is not batched and plain.nonces is batched.nonces
+        plain.transact_many(pings(devnet, 2))
+        batched.transact(pings(devnet, 1)[0])
+        devnet.restart_node()
+        with pytest.raises(ChainResetError):
+            plain.transact(pings(devnet, 1)[0])
+        again = shared_sender(devnet.rpc_url, devnet.bootstrap_key, devnet.chain_id, batch_size=7)
+        assert again is not batched and again.nonces is not batched.nonces
+        assert again.transact(pings(devnet, 1)[0]).nonce == 0
+        assert chain_nonce(devnet) == 1
 
 
 # -- (c) a transaction dropped from the pool --------------------------------------------------------------------
