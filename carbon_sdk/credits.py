@@ -34,9 +34,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from eth_utils import keccak
 
-from carbon_sdk.abi import to_checksum_address
+from carbon_sdk.abi import Event, to_checksum_address
 
 from carbon_sdk.activities import BatchTotals
 from carbon_sdk.coin import to_bytes32
@@ -542,9 +541,7 @@ class CreditsModule:
             raise contract_error("CreditsPriceMoved", platform=platform, posted=posted, limit=limit)
         self._require_balance(amount)
         receipt = self._client.transact(self.contract.tx("sellToPlatform", platform, amount, limit))
-        args = self.contract.event_args(receipt, "SoldToPlatform")
-        return DeskTrade("sell", platform, args["seller"], args["amount"], args["price"], args["paid"],
-                         receipt.tx_hash)
+        return desk_trades(self.contract.events(receipt), receipt.tx_hash)[0]
 
     def buy_from_platform(self, platform: str, amount: int, *, max_price: int | None = None) -> DeskTrade:
         """Buy ``amount`` PCC units from ``platform`` at its posted sale price (at most ``max_price``, by default
@@ -567,9 +564,7 @@ class CreditsModule:
         if int(self._settlement.call("allowance", me, self.contract.address)) < cost:
             self._client.settlement.approve(self.contract.address, cost)
         receipt = self._client.transact(self.contract.tx("buyFromPlatform", platform, amount, limit))
-        args = self.contract.event_args(receipt, "BoughtFromPlatform")
-        return DeskTrade("buy", platform, args["buyer"], args["amount"], args["price"], args["paid"],
-                         receipt.tx_hash)
+        return desk_trades(self.contract.events(receipt), receipt.tx_hash)[0]
 
     def redeem(self, platform: str, merchant: str, amount: int, *, receipt: bytes | str = b"") -> Redemption:
         """Redeem (burn) ``amount`` PCC units at ``merchant`` under ``platform``'s rules; the platform pays the
@@ -753,8 +748,7 @@ class CreditsModule:
             raise DeskSettlementIncomplete(
                 f"{type(failed).__name__}: {failed}; the transactions before it settled {done} of the {total} "
                 f"order{'' if total == 1 else 's'}", done, failed) from failed
-        manager = self.contract.address
-        return [trade for r in receipts for trade in desk_trades(r, manager)]
+        return [trade for r in receipts for trade in desk_trades(self.contract.events(r), r.tx_hash)]
 
     def _settle_call(self, orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit]) -> Call:
         """A settleDeskOrders call, directly encoded, with its fixed gas limit."""
@@ -875,34 +869,18 @@ class CreditsModule:
             raise contract_error("ERC20InsufficientBalance", sender=me, balance=held, needed=amount)
 
 
-_TOPIC = {name: "0x" + keccak(text=signature).hex() for name, signature in {
-    "sell": "SoldToPlatform(address,address,uint256,uint256,uint256)",
-    "buy": "BoughtFromPlatform(address,address,uint256,uint256,uint256)",
-    "cover": "DeficitCovered(uint16,address,uint256,uint256)"}.items()}
-
-
-def desk_trades(receipt: Any, manager: str) -> list[DeskTrade]:
-    """The desk trades in a receipt, read straight from the three events' fixed layouts (a receipt of 200
-    orders holds about a thousand logs; the general decoder would take most of a second)."""
+def desk_trades(events: Iterable[Event], tx_hash: str) -> list[DeskTrade]:
+    """The desk trades among a transaction's credit-manager events, in order. A DeficitCovered after a purchase
+    is that purchase's cover (a buy-and-cover order)."""
     trades: list[DeskTrade] = []
-    wanted = manager.lower()
-    for log in receipt.logs:
-        topics = log["topics"]
-        if log["address"].lower() != wanted or not topics:
-            continue
-        topic = topics[0]
-        if topic == _TOPIC["sell"] or topic == _TOPIC["buy"]:
-            data = bytes.fromhex(log["data"][2:])
-            amount, price, paid = (int.from_bytes(data[i:i + 32], "big") for i in (0, 32, 64))
-            trades.append(DeskTrade("sell" if topic == _TOPIC["sell"] else "buy",
-                                    to_checksum_address("0x" + topics[1][-40:]),
-                                    to_checksum_address("0x" + topics[2][-40:]), amount, price, paid,
-                                    receipt.tx_hash))
-        elif topic == _TOPIC["cover"] and trades and trades[-1].side == "buy":
-            amount = int(log["data"][2:66], 16)
-            last = trades[-1]
-            trades[-1] = DeskTrade(last.side, last.platform, last.account, last.amount, last.price, last.paid,
-                                   last.tx_hash, covered=amount)
+    for event in events:
+        args = event.args
+        if event.name in ("SoldToPlatform", "BoughtFromPlatform"):
+            sold = event.name == "SoldToPlatform"
+            trades.append(DeskTrade("sell" if sold else "buy", args["platform"], args["seller" if sold else "buyer"],
+                                    args["amount"], args["price"], args["paid"], tx_hash))
+        elif event.name == "DeficitCovered" and trades and trades[-1].side == "buy":
+            trades[-1] = replace(trades[-1], covered=args["amount"])
     return trades
 
 

@@ -69,7 +69,6 @@ def checked_address(value: str, what: str = "address") -> str:
 
 
 _ZERO = "0x" + "0" * 40
-_ENROLLED = "0x" + keccak(text="MemberEnrolled(address,uint32,uint8,uint32,bytes32)").hex()
 
 
 def _region(region: int) -> int:
@@ -281,20 +280,17 @@ class RegistryModule:
                             block_number=receipt.block_number)
 
     def _members_from(self, receipts: Sequence[Receipt]) -> list[Member]:
-        """The MemberEnrolled events of the receipts, read straight from the event's fixed layout (a bulk
-        enrolment of a hundred thousand gives as many; the general decoder would take seconds)."""
+        """The members the MemberEnrolled events of the receipts enrolled, in order."""
         times = self._client.block_times({r.block_number for r in receipts})  # one request for all blocks
-        registry = self.contract.address.lower()
         members = []
         for r in receipts:
-            for log in r.logs:
-                topics = log["topics"]
-                if topics and topics[0] == _ENROLLED and log["address"].lower() == registry:
-                    data = log["data"]
+            for event in self.contract.events(r):
+                if event.name == "MemberEnrolled":
+                    args = event.args
                     members.append(Member(
-                        address=to_checksum_address("0x" + topics[1][-40:]), org_id=int(topics[2], 16),
-                        role=Role(int(data[2:66], 16)), status=MemberStatus.ACTIVE, region=int(data[66:130], 16),
-                        enrolled_at=timestamp(times[r.block_number]), identity_hash=bytes.fromhex(data[130:194])))
+                        address=args["account"], org_id=args["orgId"], role=Role(args["role"]),
+                        status=MemberStatus.ACTIVE, region=args["region"], enrolled_at=timestamp(times[r.block_number]),
+                        identity_hash=args["identityHash"]))
         return members
 
     @staticmethod
