@@ -12,12 +12,14 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
 
 try:  # safe-pysha3: C Keccak, several times cheaper per hash than eth_utils' keccak
-    from _pysha3 import keccak_256 as _keccak256
+    # Keccak256State(data).digest(): hot loops (Merkle trees) call it inline, without keccak256's frame.
+    from _pysha3 import keccak_256 as Keccak256State
 
     def keccak256(data: bytes) -> bytes:
         """keccak256 of raw bytes."""
-        return _keccak256(data).digest()
+        return Keccak256State(data).digest()
 except ImportError:  # pragma: no cover - safe-pysha3 is a dependency; eth-hash is the fallback
+    Keccak256State = None
     from eth_utils import keccak as keccak256
 
 from carbon_sdk import errors

@@ -33,25 +33,15 @@ from eth_abi import encode
 from eth_hash.auto import keccak as _eth_keccak
 from eth_utils import keccak
 
+from carbon_sdk.abi import Keccak256State as _Keccak256  # None without safe-pysha3
+from carbon_sdk.abi import keccak256 as _keccak
 from carbon_sdk.errors import InvalidInput
-
-try:  # safe-pysha3 (or pysha3): a C Keccak with no Python layer, ~6x cheaper per hash than eth_hash.auto
-    from _pysha3 import keccak_256 as _Keccak256
-except ImportError:  # pragma: no cover - depends on the environment
-    _Keccak256 = None
 
 _CHUNK = 1 << 15  # values per step of the column-wise leaf encoder (bounds its temporary memory)
 _EMPTY_KECCAK = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 KeccakFunction = Callable[[bytes], bytes]
 _Word = tuple[Callable[[Any], bytes], Optional[int]]  # a static type's encoder, a uint's bound
-
-if _Keccak256 is not None:
-    def _keccak(data: bytes) -> bytes:
-        return _Keccak256(data).digest()
-else:  # pragma: no cover - depends on the environment
-    _keccak = _eth_keccak
-
 
 def _raw_pycryptodome_keccak() -> KeccakFunction | None:
     """keccak256 calling pycryptodome's C functions on one reused state: ~4x cheaper per hash than eth_hash's

@@ -63,12 +63,9 @@ def checked_address(value: str, what: str = "address") -> str:
     # A mixed-case address must carry its own checksum (EIP-55), as eth_utils.is_address requires.
     if value[-40:] != address[-40:] and not value[-40:].islower() and not value[-40:].isupper():
         raise InvalidInput(f"{what} {value!r} is not an Ethereum address (wrong EIP-55 checksum)")
-    if address == _ZERO:
+    if address == ZERO_ADDRESS:
         raise InvalidInput(f"{what} must not be the zero address")
     return address
-
-
-_ZERO = "0x" + "0" * 40
 
 
 def _region(region: int) -> int:

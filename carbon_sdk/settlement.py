@@ -90,7 +90,7 @@ class SettlementModule:
         nothing; valid for ``valid_for`` seconds of chain time. Its ``nonce`` is the owner's next token nonce
         (:meth:`permit_nonce`) unless given (a permit to be relayed after others not relayed yet)."""
         sender = self._client._require_sender()
-        domain = permit_domain(self._name(), self.contract.address, self._client.chain_id)
+        domain = self.permit_domain()
         return _sign_permit(sender.signer.signing_key, owner=sender.address, spender=checked_address(spender, "spender"),
                             value=value, nonce=self.permit_nonce(sender.address) if nonce is None else nonce,
                             deadline=self._client.chain_time() + valid_for, domain=domain)

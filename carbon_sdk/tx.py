@@ -138,6 +138,11 @@ class NonceManager:
         with self.lock:
             self._next = nonce
 
+    def forget(self) -> None:
+        """Re-read the next nonce from the node when next asked (a nonce was freed, or the chain changed)."""
+        with self.lock:
+            self._next = None
+
 
 class LocalSigner:
     """Signs with a private key held in this process.
@@ -256,7 +261,7 @@ class TransactionSender:
         """Run ``call`` from this sender on the latest state, within its gas limit, without sending it: one
         eth_call. Raises the contract's typed error if the chain would refuse it. For a stream of alike calls
         with fixed gas limits, trying the first is the cheap check (an estimate runs a call many times)."""
-        fields = {"from": self.address, "to": call.to, "data": "0x" + bytes(call.data).hex(), "value": hex(call.value)}
+        fields = self._tx_fields(call)
         if call.gas:
             fields["gas"] = hex(call.gas)
         try:
@@ -320,8 +325,7 @@ class TransactionSender:
     def _forget_chain(self) -> None:
         """After a reset: nonces are re-read, and shared_sender builds new senders for this URL. This sender
         keeps what it saw, so it refuses every later call rather than send to the new chain."""
-        with self.nonces.lock:
-            self.nonces._next = None
+        self.nonces.forget()
         with _shared_lock:
             _genesis.pop(self.rpc.url, None)
             # Every sender of this URL (any key, any settings) knew the old chain; each refuses its own later calls.
@@ -363,12 +367,7 @@ class TransactionSender:
         for i, result in zip(todo, results):
             if isinstance(result, RpcError):
                 raise self._explain(result, calls[i])
-            estimate = int(result, 16)
-            gas = int(estimate * self.gas_margin) + 10_000
-            limit = self._block_gas_limit()
-            if limit and estimate <= limit < gas:  # the margin never takes a call that fits a block beyond it
-                gas = limit
-            gases[i] = gas
+            gases[i] = _with_margin(int(result, 16), self.gas_margin, self._block_gas_limit())
         return gases
 
     def _explain(self, error: RpcError, call: Call, tx_hash: str | None = None) -> Exception:
@@ -467,14 +466,13 @@ class TransactionSender:
             target = max(int(r["blockNumber"], 16) for r in found.values()) + self.confirmations
             self._wait_for_block(target)
             # Still where they were mined? A reorganisation moves or removes them.
-            moved = {i: r for i, r in zip(found, self._read_receipts(list(found.values())))
+            moved = {i: r for i, r in zip(found, self._read_receipts([hashes[i] for i in found]))
                      if r is None or r["blockHash"] != found[i]["blockHash"]}
             if not moved:
                 break
             for i, receipt in moved.items():
                 if receipt is None and (raws is None or not self.resend_dropped):
-                    with self.nonces.lock:
-                        self.nonces._next = None  # its nonce is free again: re-read it from the node
+                    self.nonces.forget()  # its nonce is free again: re-read it from the node
                     raise TransactionReorganised(hashes[i], nonces[i], "was mined, then reorganised out of the chain "
                                                  f"before {self.confirmations} confirmations")
             gone = [i for i, r in moved.items() if r is None]
@@ -506,11 +504,12 @@ class TransactionSender:
             )
         return receipts
 
-    def _read_receipts(self, receipts: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-        results = self.rpc.batch([("eth_getTransactionReceipt", [r["transactionHash"]]) for r in receipts])
-        for receipt, result in zip(receipts, results):
+    def _read_receipts(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+        """The node's receipts of ``hashes`` (None: not mined), in one batch."""
+        results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        for tx_hash, result in zip(hashes, results):
             if isinstance(result, RpcError):
-                raise TransactionError(f"cannot read receipt of {receipt['transactionHash']}: {result}")
+                raise TransactionError(f"cannot read receipt of {tx_hash}: {result}")
         return results
 
     def _receipts(self, hashes: list[str], nonces: list[int], raws: list[bytes] | None) -> dict[int, dict[str, Any]]:
@@ -524,10 +523,7 @@ class TransactionSender:
         delay = 0.002
         while pending:
             items = list(pending.items())
-            results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in items])
-            for (i, _), result in zip(items, results):
-                if isinstance(result, RpcError):
-                    raise TransactionError(f"cannot read receipt of {hashes[i]}: {result}")
+            for (i, _), result in zip(items, self._read_receipts([h for _, h in items])):
                 if result is not None:
                     found[i] = result
                     del pending[i]
@@ -555,8 +551,7 @@ class TransactionSender:
         if not gone:
             return
         if raws is None or not self.resend_dropped:
-            with self.nonces.lock:
-                self.nonces._next = None  # its nonce is free again: the next call re-reads it from the node
+            self.nonces.forget()  # its nonce is free again: the next call re-reads it from the node
             i = gone[0]
             raise TransactionDropped(pending[i], nonces[i], "vanished from the node (dropped from its pool or lost "
                                      "in a restart) before it was mined")
@@ -570,8 +565,7 @@ class TransactionSender:
                 continue
             if self.rpc.call("eth_getTransactionReceipt", [tx_hash]) is not None:
                 continue  # mined meanwhile
-            with self.nonces.lock:
-                self.nonces._next = None  # re-read: this nonce is free again, or was taken by another transaction
+            self.nonces.forget()  # re-read: this nonce is free again, or was taken by another transaction
             raise TransactionDropped(tx_hash, nonce, f"vanished from the node and its re-send was refused ({result})")
         self.resent += len(raws)
 
@@ -622,6 +616,13 @@ _shared: dict[tuple[Any, ...], TransactionSender] = {}  # (URL, address, chain i
 _genesis: dict[str, str] = {}  # node URL -> its genesis hash (forgotten when a sender sees the chain reset)
 _shared_lock = threading.Lock()
 _nonce_managers: dict[tuple[str, str], NonceManager] = {}
+
+
+def _with_margin(estimate: int, margin: float, block_limit: int) -> int:
+    """The gas limit for a call estimated at ``estimate``: the margin on top, but a call that fits a block is
+    never taken beyond it by the margin (``block_limit`` 0: unknown)."""
+    gas = int(estimate * margin) + 10_000
+    return block_limit if block_limit and estimate <= block_limit < gas else gas
 
 
 def shared_sender(rpc: RpcClient | str, private_key: str | bytes, chain_id: int | None = None,
@@ -686,7 +687,7 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
         for i, result in zip(chunk, results):
             if isinstance(result, RpcError):
                 raise senders[i]._explain(result, calls[i])
-            gases[i] = int(int(result, 16) * senders[i].gas_margin) + 10_000
+            gases[i] = _with_margin(int(result, 16), senders[i].gas_margin, senders[0]._block_gas_limit())
     # 2. Sign and send chunk by chunk (no more than a block of gas or ~1 MB of data a request), keeping up to
     #    `max_in_flight` calls and a block of gas unconfirmed, so the node mines one chunk while the next is
     #    signed; 3. receipts, in order.
@@ -720,8 +721,7 @@ def transact_from_many(rpc: RpcClient | str, chain_id: int, items: Sequence[tupl
             head._wait([calls[i] for i, _, _, _ in accepted], [h for _, h, _, _ in accepted],
                        [n for _, _, n, _ in accepted], [raw for _, _, _, raw in accepted])
             for i in chunk:
-                with senders[i].nonces.lock:
-                    senders[i].nonces._next = None
+                senders[i].nonces.forget()
             i, result = refused[0]
             raise senders[i]._explain(result, calls[i])
         return hashes, nonces, raws

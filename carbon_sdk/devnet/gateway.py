@@ -41,7 +41,7 @@ from aiohttp import web
 from eth_utils import keccak, to_checksum_address
 
 from carbon_sdk.devnet.folder import DevnetFolder
-from carbon_sdk.rpc import LIMIT_EXCEEDED, METHOD_FORBIDDEN, SENDER_NOT_PERMITTED
+from carbon_sdk.rpc import LIMIT_EXCEEDED, METHOD_FORBIDDEN, NODE_DOWN, NODE_DOWN_MARKER, SENDER_NOT_PERMITTED
 from carbon_sdk.signing import recover_sender
 
 log = logging.getLogger("carbon_sdk.devnet.gateway")
@@ -52,7 +52,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
-NODE_UNAVAILABLE = -32000  # anvil did not answer
+NODE_UNAVAILABLE = NODE_DOWN  # anvil did not answer (clients retry on it: carbon_sdk.rpc)
 
 MAX_PENDING_TRANSACTIONS = 500
 
@@ -413,7 +413,7 @@ class Gateway:
         if not self._node_was_down:
             self._node_was_down = True
             log.warning("anvil at %s is unreachable: %s", self.anvil_url, detail)
-        raise UpstreamError(f"the devnet's node (anvil at {self.anvil_url}) is unreachable: {detail}")
+        raise UpstreamError(f"the devnet's node (anvil at {self.anvil_url}) {NODE_DOWN_MARKER}: {detail}")
 
 
 def _by_id(answer: Any, expected: int) -> dict[int, dict[str, Any]]:
