@@ -2647,7 +2647,7 @@ def credits_order_settle(obj: Context, files: tuple[Path, ...], skip_settled: bo
 
     def settle(advance: Callable[[int], None] | None) -> list[Any]:
         try:
-            return client.credits.settle_desk_batch(batch, progress=advance)
+            return client.credits.settle_desk_batch(batch, progress=advance, tried=True)  # preflight ran
         except DeskSettlementIncomplete as partial:
             raise DeskSettlementIncomplete(f"{partial}: settle the same files again with --skip-settled for the "
                                            "rest", partial.settled, partial.error) from None

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 
 from carbon_sdk.abi import Event, to_checksum_address
+from carbon_sdk.signing import eip712_words
 
 from carbon_sdk.activities import BatchTotals
 from carbon_sdk.coin import to_bytes32
@@ -215,21 +216,15 @@ def encode_claims(batch_id: int, claims: Sequence[tuple[int, str, int, int, Sequ
     """The ABI encoding of claimMany's arguments (without the selector), written out directly: each claim is
     four words, an offset and its proof; eth_abi's general encoder takes about 20 times as long (a test
     compares the two)."""
-    word = _word
-    out = bytearray(word(batch_id) + word(64) + word(len(claims)))
+    out = bytearray(eip712_words(batch_id, 64, len(claims)))
     offset = 32 * len(claims)
     tails = bytearray()
     for index, account, amount, deficit, proof in claims:
-        out += word(offset)
-        tail = (word(index) + bytes(12) + bytes.fromhex(account[2:]) + word(amount) + word(deficit) + word(160)
-                + word(len(proof)) + b"".join(proof))
+        out += eip712_words(offset)
+        tail = eip712_words(index, account, amount, deficit, 160, len(proof)) + b"".join(proof)
         tails += tail
         offset += len(tail)
     return bytes(out + tails)
-
-
-def _word(value: int) -> bytes:
-    return value.to_bytes(32, "big")
 
 
 @dataclass(frozen=True)
@@ -725,18 +720,21 @@ class CreditsModule:
         return self.settle_desk_batch(self.check_desk_orders(orders, permits, skip_settled=skip_settled),
                                       progress=progress)
 
-    def settle_desk_batch(self, batch: DeskBatch, *, progress: Progress | None = None) -> list[DeskTrade]:
+    def settle_desk_batch(self, batch: DeskBatch, *, progress: Progress | None = None,
+                          tried: bool = False) -> list[DeskTrade]:
         """Send a checked batch (:meth:`check_desk_orders`): its calls (:func:`chunk_with_permits`), directly
         encoded, with fixed gas limits (:func:`settle_gas`). The first is tried before any is sent: a refusal
         raises the chain's typed error with nothing settled. If a later one fails, the ones before it stand:
         DeskSettlementIncomplete says how many orders they settled (the failure itself is raised if none).
-        ``progress(n)`` is told as orders settle. Returns the trades, in order."""
+        ``progress(n)`` is told as orders settle; ``tried``: the caller has just run :meth:`preflight_desk_batch`,
+        so the first call is not tried again. Returns the trades, in order."""
         if not batch.chunks:
             return []
         calls = [self._settle_call(c, ps) for c, ps in batch.chunks]
         # The first call is tried before any is sent (a price moved, a balance or allowance short...): its typed
         # error is raised with nothing settled. The rest go with fixed gas limits, as their orders are alike.
-        self._try_settle(*batch.chunks[0])
+        if not tried:
+            self._client._require_sender().simulate(calls[0])
         try:
             receipts = self._client.transact_many(calls, progress=per_item([c for c, _ in batch.chunks], progress))
         except TransactionError as failed:

@@ -202,22 +202,18 @@ class SettlementPermit:
             raise InvalidInput(f"{where}: {error}") from None
 
 
-def _int_word(value: int) -> bytes:
-    return value.to_bytes(32, "big")
-
-
 def encode_settle_args(orders: Sequence[SignedDeskOrder], permits: Sequence[SettlementPermit]) -> bytes:
     """The ABI encoding of settleDeskOrders' arguments (without the selector): both arrays hold static tuples,
     so this is their words in a row after two offsets; eth_abi's general encoder takes about 30 times as long
     (a test compares the two)."""
     out = bytearray()
     head = 64 + 32 + 32 * 11 * len(orders)  # where the permits start
-    out += _int_word(64) + _int_word(head) + _int_word(len(orders))
+    out += eip712_words(64, head, len(orders))
     for signed in orders:
         o = signed.order
         out += eip712_words(o.holder, o.platform, o.kind, o.period, o.amount, o.limit_price, o.nonce, o.deadline,
                             signed.v, signed.r, signed.s)
-    out += _int_word(len(permits))
+    out += eip712_words(len(permits))
     for p in permits:
         out += eip712_words(p.owner, p.value, p.deadline, p.v, p.r, p.s)
     return bytes(out)

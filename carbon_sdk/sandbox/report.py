@@ -1276,8 +1276,13 @@ def realised_check(results: Results, label: str | None = None) -> PaperCheck:
     the realised profit is within what the rounding of posted prices, payments and volumes allows. Users' surplus U
     is not compared: it needs each seller's θ, which the results do not record.
     """
+    return _realised_verdict(results, *realised_vs_model(results), label)
+
+
+def _realised_verdict(results: Results, compared: list[RealisedPeriod], left_out: list[str],
+                      label: str | None) -> PaperCheck:
+    """realised_check's verdict on what realised_vs_model gave (the report computes that once per run)."""
     claim = REALISED_CLAIM + (f" ({label})" if label else "")
-    compared, left_out = realised_vs_model(results)
     if not compared:
         why = ("personal trading was off in this run" if not results.run.personal_trading else
                "no period has both platform prices and the individuals' rows")
@@ -1886,7 +1891,7 @@ def _realised_blocks(runs: Sequence[Results], labels: Sequence[str]) -> list[Any
                 caption="What makes up the profit's difference: payments − posted prices × volumes; (posted spread − "
                         "model spread) × resold; (P_c − P_ph − c) × resold − π; −(posted p_ph + c) × (bought back − "
                         f"resold){suffix}"))
-        check = realised_check(run, label if len(runs) > 1 else None)
+        check = _realised_verdict(run, compared, left_out, label if len(runs) > 1 else None)
         blocks.append(_Table(["claim", "verdict", "evidence"], [[check.claim, _verdict(check), check.evidence]]))
         if not compared and left_out:
             blocks.append(_Para(f"Left out{suffix}: {', '.join(left_out)}."))
