@@ -34,10 +34,10 @@ test: compile
 	$(BIN)/python -m pytest
 
 # The deep forge campaign (foundry.toml [profile.deep], ~1,000,000 handler calls). `make test` runs the short
-# `ci` profile through tests/fuzz/test_forge_campaigns.py. forge compiles with the wrapper `setup` registers.
-SOLC_WRAPPER ?= $(or $(SOLCX_BINARY_PATH),$(HOME)/.solcx)/solc-v0.8.28
+# `ci` profile through tests/fuzz/test_forge_campaigns.py. forge compiles with the wrapper `setup` registers
+# (its path, version included, from carbon_sdk.toolchain: the same one the tests use).
 fuzz: setup
-	FOUNDRY_PROFILE=deep FOUNDRY_SOLC=$(SOLC_WRAPPER) forge test
+	FOUNDRY_PROFILE=deep FOUNDRY_SOLC="$$($(BIN)/python -m carbon_sdk.toolchain --print-path)" forge test
 
 demo: compile
 	$(BIN)/python scripts/demo.py

@@ -13,8 +13,10 @@ when their content changes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +120,15 @@ def _write_if_changed(path: Path, text: str, executable: bool = False) -> bool:
     return True
 
 
+def project_tool(name: str) -> str | None:
+    """Where a development tool of this checkout is: the venv's (slither, ruff), then node_modules/.bin (forge,
+    anvil, cast), then PATH; None if nowhere. Tests and scripts call it so they work outside the Makefile too."""
+    for candidate in (Path(sys.executable).parent / name, PROJECT_ROOT / "node_modules" / ".bin" / name):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which(name)
+
+
 def install_solc_wrapper(node_modules: Path | None = None) -> Path:
     """Write ``solc-v<version>`` into py-solc-x's install folder and return its path."""
     node_modules = (node_modules or PROJECT_ROOT / "node_modules").resolve()
@@ -148,8 +159,15 @@ def install_solc_wrapper(node_modules: Path | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--node-modules", type=Path, default=None)
+    parser.add_argument("--print-path", action="store_true",
+                        help="print only the wrapper's path (for FOUNDRY_SOLC), not the registration line")
     args = parser.parse_args(argv)
-    install_solc_wrapper(args.node_modules)
+    if args.print_path:
+        with contextlib.redirect_stdout(sys.stderr):
+            wrapper = install_solc_wrapper(args.node_modules)
+        print(wrapper)
+    else:
+        install_solc_wrapper(args.node_modules)
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pytest
 from eth_account import Account
@@ -142,12 +142,26 @@ class Market:
     def client(self, account: Any) -> CarbonClient:
         return CarbonClient(self.url, self.manifest, account.key)
 
-    def member(self, role: Role, region: int = 0, by: CarbonClient | None = None) -> CarbonClient:
-        """A fresh organisation whose admin has ``role`` (in ``region``); a client signing as that admin."""
+    def member(self, role: Role, region: int = 0, by: CarbonClient | None = None,
+               allowed: Sequence[Role] | None = None) -> CarbonClient:
+        """A fresh organisation whose admin has ``role`` (in ``region``), that may enrol members of the
+        ``allowed`` roles (``role`` alone by default); a client signing as that admin."""
         admin = Account.create()
         (by or self.regulator).registry.register_organisation(
-            f"{role.name.title()} {next(self._names)}", admin.address, role, allowed_roles=[role], region=region)
+            f"{role.name.title()} {next(self._names)}", admin.address, role, allowed_roles=list(allowed or [role]),
+            region=region)
         return self.client(admin)
+
+    def credits_platform(self) -> CarbonClient:
+        """A fresh platform that may enrol individuals (personal carbon credits)."""
+        return self.member(Role.PLATFORM, allowed=[Role.PLATFORM, Role.INDIVIDUAL])
+
+    @staticmethod
+    def open_desk(platform: CarbonClient, buy_back: int, sale: int, float_: int = 10_000_000) -> None:
+        """Post the desk's prices and fund it with ``float_`` settlement units issued to the platform."""
+        platform.settlement.issue(platform.address, float_, fiat_reference="desk float")
+        platform.credits.post_prices(buy_back, sale)
+        platform.credits.fund_desk(float_)
 
     def enterprise(self, region: int = 0) -> CarbonClient:
         return self.member(Role.ENTERPRISE, region)
@@ -192,6 +206,20 @@ class Market:
             allowances.advance_phase(period)
 
 
+def raw_settle(client: CarbonClient, orders: Sequence[Any], permits: Sequence[Any] = ()) -> Any:
+    """settleDeskOrders past the SDK's checks, with a fixed gas limit: the chain itself decides (a refusal is
+    mined and decoded from the chain)."""
+    return client.transact(client.credits.contract.tx(
+        "settleDeskOrders", [o.as_abi() for o in orders], [p.as_abi() for p in permits], gas=5_000_000))
+
+
 @pytest.fixture(scope="module")
 def market(devnet: Devnet, artifacts: dict[str, Artifact]) -> Market:
+    return Market(devnet, artifacts)
+
+
+@pytest.fixture(scope="session")
+def other_market(devnet: Devnet, artifacts: dict[str, Artifact]) -> Market:
+    """A second deployment of the whole system on the same chain: its contracts sit at other addresses, so its
+    EIP-712 domains differ. For replay tests across deployments; one per session (each deploy is 9 contracts)."""
     return Market(devnet, artifacts)

@@ -8,13 +8,11 @@ The settlement token is the deployment's DCNY (2 decimals); desk prices are DCNY
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 from pathlib import Path
 
 import pytest
 from cli_helpers import cli_runner
-from conftest import Market
 from eth_account import Account
 
 from carbon_sdk import Role
@@ -43,16 +41,10 @@ def carbon(market, manifest_path, rules):
     return cli_runner(market, manifest_path)
 
 
-_apps = itertools.count(1)
-
-
 def desk(market, sellers: int, debtors: int):
     """A platform with an open, funded desk (10.00 / 25.00 DCNY), sellers holding 2 PCC each, and debtors
     holding 50.00 DCNY and owing 0.5 PCC each for PERIOD; clients for all."""
-    admin = Account.create()
-    market.regulator.registry.register_organisation(f"Desk App {next(_apps)}", admin.address, Role.PLATFORM,
-                                                    allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
-    platform = market.client(admin)
+    platform = market.credits_platform()
     people = [Account.create() for _ in range(sellers + debtors)]
     platform.registry.enrol_batch([p.address for p in people], Role.INDIVIDUAL)
     market.regulator.credits.set_issuance_ceiling(PERIOD, platform.address, tonnes(1_000))
@@ -60,11 +52,9 @@ def desk(market, sellers: int, debtors: int):
                                          + [(p.address, 0, tonnes(1)) for p in people[sellers:]])
     platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
     platform.credits.claim_many(batch)
-    platform.settlement.issue(platform.address, 10_000_000, fiat_reference="desk float")
+    market.open_desk(platform, BUY_BACK, SALE)
     if debtors:
         platform.settlement.issue_many({p.address: 5_000 for p in people[sellers:]}, fiat_reference="top-ups")
-    platform.credits.post_prices(BUY_BACK, SALE)
-    platform.credits.fund_desk(10_000_000)
     clients = [market.client(p) for p in people]
     return platform, clients[:sellers], clients[sellers:]
 
@@ -237,12 +227,6 @@ def test_a_later_transaction_refused_on_chain_leaves_the_earlier_ones_and_says_h
 
 
 # ---------------------------------------------------------------- refusals
-
-
-@pytest.fixture(scope="module")
-def other_market(devnet, artifacts):
-    """A second deployment of the whole system on the same chain."""
-    return Market(devnet, artifacts)
 
 
 def test_a_file_for_another_deployment_is_refused_and_nothing_changes(carbon, market, other_market, tmp_path):

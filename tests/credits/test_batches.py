@@ -89,14 +89,12 @@ def test_every_replay_is_refused(world):
     platform.credits.claim(batch, 1)
 
 
-def test_a_batch_replayed_on_another_deployment_is_refused(world, devnet, artifacts):
-    from conftest import Market
-
+def test_a_batch_replayed_on_another_deployment_is_refused(world, other_market):
     platform, people = world["platform"], world["people"]
     batch = platform.credits.build_batch([(people[5].address, tonnes(1), 0)])
     platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
     # A second deployment with the same members and the same root: the leaf names the first deployment.
-    twin = Market(devnet, artifacts)
+    twin = other_market
     twin_platform = twin.member(Role.PLATFORM)
     twin.regulator.credits.register_methodology(1, b"methodology v1 content")
     twin.regulator.credits.set_issuance_ceiling(PERIOD, twin_platform.address, tonnes(100))

@@ -9,6 +9,7 @@ import dataclasses
 import json
 
 import pytest
+from conftest import raw_settle
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
@@ -40,10 +41,7 @@ DELTA_BPS = 5_000
 @pytest.fixture(scope="module")
 def world(market):
     regulator = market.regulator
-    admin = Account.create()
-    regulator.registry.register_organisation("Orders App", admin.address, Role.PLATFORM,
-                                             allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
-    platform = market.client(admin)
+    platform = market.credits_platform()
     sellers = [Account.create() for _ in range(3)]
     debtors = [Account.create() for _ in range(3)]
     people = sellers + debtors
@@ -55,10 +53,8 @@ def world(market):
     batch = platform.credits.build_batch(entries)
     platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
     platform.credits.claim_many(batch)
-    platform.settlement.issue(platform.address, 10_000_000, fiat_reference="desk float")
+    market.open_desk(platform, BUY_BACK, SALE)
     platform.settlement.issue_many({p.address: 5_000 for p in debtors}, fiat_reference="wallet top-ups")
-    platform.credits.post_prices(BUY_BACK, SALE)
-    platform.credits.fund_desk(10_000_000)
     other = market.platform()
     return {"market": market, "platform": platform, "sellers": sellers, "debtors": debtors, "people": people,
             "other": other, "domain": desk_domain(platform.credits.contract.address, platform.chain_id)}
@@ -77,13 +73,11 @@ def snapshot(world) -> dict:
             "tx_counts": [platform.rpc.call("eth_getTransactionCount", [a, "latest"]) for a in parties[:-1]]}
 
 
-def order(world, holder, kind, amount, *, limit=None, nonce=None, deadline=None, platform=None, period=0):
+def order(world, holder, kind, amount, *, nonce=None):
     client = world["platform"]
-    return DeskOrder(holder.address, platform or client.address, kind, amount,
-                     limit if limit is not None else (BUY_BACK if kind == SELL else SALE),
+    return DeskOrder(holder.address, client.address, kind, amount, BUY_BACK if kind == SELL else SALE,
                      client.credits.order_nonce(holder.address) if nonce is None else nonce,
-                     deadline if deadline is not None else client.chain_time() + 3_600,
-                     period if period or kind != BUY_AND_COVER else PERIOD)
+                     client.chain_time() + 3_600, PERIOD if kind == BUY_AND_COVER else 0)
 
 
 def signed(world, holder, *args, **options):
@@ -95,12 +89,6 @@ def permit_of(world, holder, value=2**256 - 1):
     return sign_permit(holder.key, owner=holder.address, spender=platform.credits.contract.address, value=value,
                        nonce=platform.settlement.permit_nonce(holder.address), deadline=platform.chain_time() + 3_600,
                        domain=platform.settlement.permit_domain())
-
-
-def raw_settle(client, orders, permits=()):
-    """Past the SDK's checks, with a fixed gas limit: the chain itself decides."""
-    call = client.credits.contract.tx("settleDeskOrders", [o.as_abi() for o in orders], [p.as_abi() for p in permits])
-    return client.transact(dataclasses.replace(call, gas=5_000_000))
 
 
 # -- signatures ------------------------------------------------------------------------------------------------

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from carbon_sdk.toolchain import install_solc_wrapper
+from carbon_sdk.toolchain import install_solc_wrapper, project_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_CALLS = 10_000  # DESIGN 6: at least this many random operations per CI run
@@ -35,14 +34,9 @@ def _campaigns_by_suite(output: str) -> dict[str, list[tuple[str, str, str, str,
     return suites
 
 
-def _forge() -> str | None:
-    local = ROOT / "node_modules" / ".bin" / "forge"
-    return str(local) if local.exists() else shutil.which("forge")
-
-
 @pytest.mark.timeout(600)  # compiling with solcjs takes ~40 s on 2 cores, the campaign ~10 s
 def test_forge_invariant_campaign_passes_with_enough_calls() -> None:
-    forge = _forge()
+    forge = project_tool("forge")
     # Not a skip: `make setup` installs forge from npm, so a missing forge is a broken set-up that must not
     # pass CI with no campaign run.
     assert forge is not None, "forge is not installed (run `make setup`: it comes from npm @foundry-rs/forge)"

@@ -4,9 +4,9 @@ and nothing moves. Revocation is final, so each test revokes a fresh account."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
+from conftest import raw_settle
 from eth_account import Account
 
 from carbon_sdk import Role, errors
@@ -20,16 +20,11 @@ BUY_BACK, SALE = 1_000, 2_500
 @pytest.fixture(scope="module")
 def world(market):
     regulator = market.regulator
-    admin = Account.create()
-    regulator.registry.register_organisation("Revocation App", admin.address, Role.PLATFORM,
-                                             allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
-    platform = market.client(admin)
+    platform = market.credits_platform()
     regulator.credits.register_methodology(1, b"revocation methodology")
     regulator.credits.set_offset_ratio(PERIOD, delta_bps=5_000)
     regulator.credits.set_issuance_ceiling(PERIOD, platform.address, tonnes(100))
-    platform.settlement.issue(platform.address, 10_000_000, fiat_reference="desk float")
-    platform.credits.post_prices(BUY_BACK, SALE)
-    platform.credits.fund_desk(10_000_000)
+    market.open_desk(platform, BUY_BACK, SALE)
     return {"market": market, "platform": platform}
 
 
@@ -63,8 +58,7 @@ def test_a_revoked_holder_s_signed_desk_order_is_refused(world):
     regulator.registry.revoke(person.address)
     before = snapshot(world, [person])
     with pytest.raises(errors.GuardInactiveMember) as refused:
-        call = platform.credits.contract.tx("settleDeskOrders", [signed.as_abi()], [])
-        platform.transact(dataclasses.replace(call, gas=5_000_000))
+        raw_settle(platform, [signed])
     assert refused.value.arguments["account"] == person.address
     assert snapshot(world, [person]) == before
 
@@ -78,8 +72,7 @@ def test_a_revoked_account_s_credit_entry_cannot_be_claimed(world):
     regulator.registry.revoke(person.address)
     before = snapshot(world, [person])
     with pytest.raises(errors.CreditsIneligibleAccount) as refused:
-        platform.transact(dataclasses.replace(
-            platform.credits.contract.tx("claim", batch.batch_id, batch.claim_args(0)), gas=2_000_000))
+        platform.transact(platform.credits.contract.tx("claim", batch.batch_id, batch.claim_args(0), gas=2_000_000))
     assert refused.value.arguments["account"] == person.address
     assert snapshot(world, [person]) == before
     assert platform.credits.batch(batch.batch_id)["claimed"] == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from conftest import raw_settle
 from eth_account import Account
 
 from carbon_sdk import Role, errors
@@ -19,14 +20,9 @@ BUY_BACK, SALE = 1_000, 2_500
 
 
 @pytest.fixture(scope="module")
-def world(market, devnet, artifacts):
-    from conftest import Market
-
+def world(market, other_market):
     regulator = market.regulator
-    admin = Account.create()
-    regulator.registry.register_organisation("Replay App", admin.address, Role.PLATFORM,
-                                             allowed_roles=[Role.PLATFORM, Role.INDIVIDUAL])
-    platform = market.client(admin)
+    platform = market.credits_platform()
     holder, buyer, claimant = Account.create(), Account.create(), Account.create()
     people = [holder, buyer, claimant]
     platform.registry.enrol_batch([p.address for p in people], Role.INDIVIDUAL)
@@ -37,12 +33,9 @@ def world(market, devnet, artifacts):
     batch = platform.credits.build_batch([(holder.address, tonnes(2), 0)])
     platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
     platform.credits.claim_many(batch)
-    platform.settlement.issue(platform.address, 10_000_000, fiat_reference="desk float")
+    market.open_desk(platform, BUY_BACK, SALE)
     platform.settlement.issue(buyer.address, 5_000, fiat_reference="wallet top-up")
-    platform.credits.post_prices(BUY_BACK, SALE)
-    platform.credits.fund_desk(10_000_000)
-    # A second deployment on the same chain: its contracts sit at other addresses, so its domains differ.
-    twin = Market(devnet, artifacts)
+    twin = other_market  # a second deployment on the same chain: other addresses, so other domains
     return {"market": market, "platform": platform, "holder": holder, "buyer": buyer, "claimant": claimant,
             "people": people, "twin": twin,
             "domain": desk_domain(platform.credits.contract.address, platform.chain_id)}
@@ -67,10 +60,6 @@ def desk_order(world, holder, kind, amount) -> DeskOrder:
                      platform.credits.order_nonce(holder.address), platform.chain_time() + 3_600, 0)
 
 
-def raw_settle(client, orders, permits=()):
-    """Past the SDK's checks, with a fixed gas limit: the refusal is mined and decoded from the chain."""
-    call = client.credits.contract.tx("settleDeskOrders", [o.as_abi() for o in orders], [p.as_abi() for p in permits])
-    return client.transact(dataclasses.replace(call, gas=5_000_000))
 
 
 @pytest.mark.parametrize("where", ["another-deployment", "another-chain"])

@@ -13,14 +13,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from carbon_sdk.toolchain import install_solc_wrapper
+from carbon_sdk.toolchain import install_solc_wrapper, project_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "slither.config.json"
@@ -33,11 +32,7 @@ class SlitherFailed(RuntimeError):
 
 
 def _tool(name: str) -> str:
-    # slither lives in the venv next to this interpreter; forge in node_modules/.bin (the Makefile's PATH).
-    for candidate in (Path(sys.executable).parent / name, ROOT / "node_modules" / ".bin" / name):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which(name)
+    found = project_tool(name)
     if found is None:
         raise SlitherFailed(f"{name} not found: run `make setup`")
     return found
