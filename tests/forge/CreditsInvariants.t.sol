@@ -228,15 +228,10 @@ contract CreditsInvariants is CreditsFixture {
         targets[0] = address(handler);
     }
 
-    function _sum(address token) internal view returns (uint256 total) {
-        address[] memory all = handler.holders();
-        for (uint256 i; i < all.length; ++i) total += SettlementToken(token).balanceOf(all[i]);
-    }
-
     /// P1: PCC supply = Σ balances of every holder, = minted − burned; minted = what the batches' claims minted.
     function invariant_pccSupplyEqualsBalancesAndMintedMinusBurned() public view {
         uint256 supply = credits.totalSupply();
-        assertEq(supply, _sum(address(credits)), "PCC supply != sum of balances");
+        assertEq(supply, _sumBalances(address(credits), handler.holders()), "PCC supply != sum of balances");
         assertEq(handler.ghostMinted() - handler.ghostBurned(), supply, "PCC minted - burned != supply");
         assertEq(handler.ghostSupplyDrift(), 0, "PCC supply moved by a trade or transfer");
         uint256 claimed;
@@ -317,7 +312,7 @@ contract CreditsInvariants is CreditsFixture {
         assertEq(handler.ghostPaymentMismatches(), 0, "a desk payment differs from amount x price (rounded against the trader)");
         assertEq(settlement.balanceOf(address(credits)), 0, "credit manager holds settlement tokens");
         assertEq(credits.balanceOf(address(credits)), 0, "credit manager holds PCC");
-        assertEq(settlement.totalSupply(), _sum(address(settlement)), "settlement supply != sum of balances");
+        assertEq(settlement.totalSupply(), _sumBalances(address(settlement), handler.holders()), "settlement supply != sum of balances");
     }
 
     /// Desk orders: each nonce settles once (replays refused), and a holder's nonce counts its settled orders.

@@ -13,11 +13,6 @@ import {
     CreditClaim, DeskOrder, ICreditManager, PostedPrices, SettlementPermit, SignedDeskOrder
 } from "../../../contracts/interfaces/ICreditManager.sol";
 
-/// @dev The signing cheatcode, which lib/Cheats.sol does not declare (same cheatcode address).
-interface VmSign {
-    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
-}
-
 /// @notice Drives personal credits (CreditManager, the PCC token) through random sequences: batches of small
 /// Merkle trees built here (OpenZeppelin-compatible, leaves from `leafOf`) committed within the platforms'
 /// ceilings, single and bulk claims, desk trades at posted prices (direct, and as signed EIP-712 orders whose
@@ -28,8 +23,6 @@ interface VmSign {
 /// order, a commit above the ceiling, a suspended member's claim, sale or transfer, a donation to a closed project)
 /// run under try/catch: if one succeeds, or fails with another error than expected, a violation counter moves.
 contract CreditsHandler is CheatBase {
-    VmSign internal constant signer = VmSign(address(uint160(uint256(keccak256("hevm cheat code")))));
-
     CreditManager public immutable credits;
     SettlementToken public immutable settlement;
     address public immutable regulator;
@@ -79,9 +72,6 @@ contract CreditsHandler is CheatBase {
     uint256 public ghostSupplyDrift; // supply moved by an operation that must not change it (trades, transfers)
     uint256 public ghostViolations; // a refused-by-design operation went through, or failed for another reason
     uint256 public ghostPaymentMismatches; // P4: a desk payment other than amount x price, seller floor, buyer ceiling
-    uint256 public ghostRefusalsChecked;
-    uint256 public ghostDeskOrders;
-    uint256 public ghostPermitsRelayed;
     mapping(address individual => bool) public suspended; // by the handler, through the registry
     uint256 public suspendedCount;
     mapping(uint16 period => mapping(address platform => uint256)) public ghostCommitted;
@@ -89,8 +79,7 @@ contract CreditsHandler is CheatBase {
     mapping(uint16 period => mapping(address account => uint256)) public ghostOwed;
     mapping(address holder => uint256) public ghostOrdersSettled;
     mapping(address holder => mapping(uint64 nonce => bool)) public ghostNonceUsed;
-    SignedDeskOrder internal _lastSettled;
-    bool internal _haveSettled;
+    SignedDeskOrder internal _lastSettled; // holder 0 until a desk order settles
     uint256 private _nonce;
 
     constructor(
@@ -145,10 +134,6 @@ contract CreditsHandler is CheatBase {
 
     function batchCount() external view returns (uint256) {
         return batchIds.length;
-    }
-
-    function pendingCount() external view returns (uint256) {
-        return _pending.length;
     }
 
     /// @dev Every address that may hold PCC or settlement tokens in this campaign.
@@ -259,8 +244,7 @@ contract CreditsHandler is CheatBase {
 
     /// @dev A refusal the handler provoked on purpose: it must carry the expected custom error.
     function _refused(bytes memory reason, bytes4 expected) internal {
-        if (reason.length >= 4 && bytes4(reason) == expected) ++ghostRefusalsChecked;
-        else ++ghostViolations;
+        if (reason.length < 4 || bytes4(reason) != expected) ++ghostViolations;
     }
 
     function _removePending(uint256 slot) internal {
@@ -524,17 +508,14 @@ contract CreditsHandler is CheatBase {
         for (uint256 i; i < permits.length; ++i) {
             if (settlement.allowance(permits[i].owner, address(credits)) != 0) ++ghostPaymentMismatches;
         }
-        ghostPermitsRelayed += permits.length;
         for (uint256 i; i < orders.length; ++i) {
             DeskOrder memory o = orders[i].order;
             if (ghostNonceUsed[o.holder][o.nonce]) ++ghostViolations;
             ghostNonceUsed[o.holder][o.nonce] = true;
             ++ghostOrdersSettled[o.holder];
-            ++ghostDeskOrders;
             if (o.kind == BUY_AND_COVER) ghostCovered += o.amount;
         }
         _lastSettled = orders[orders.length - 1];
-        _haveSettled = true;
     }
 
     /// @dev Up to `count` orders of distinct individuals (from `first` on) for `platform`, signed, with the
@@ -591,7 +572,7 @@ contract CreditsHandler is CheatBase {
     }
 
     function _sign(DeskOrder memory o, uint256 key) internal view returns (SignedDeskOrder memory) {
-        (uint8 v, bytes32 r, bytes32 s) = signer.sign(key, credits.deskOrderDigest(o));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, credits.deskOrderDigest(o));
         return SignedDeskOrder(o, v, r, s);
     }
 
@@ -619,8 +600,10 @@ contract CreditsHandler is CheatBase {
             o.period = periods[(r >> 200) % periods.length];
             (uint256 owed, uint256 covered) = credits.deficitOf(o.period, holder);
             if (owed - covered < most) most = owed - covered;
-            if (most < least) o.kind = BUY; // nothing (enough) to cover: a plain buy
-            if (o.kind == BUY) most = stock;
+            if (most < least) {
+                o.kind = BUY; // nothing (enough) to cover: a plain buy
+                most = stock;
+            }
         }
         if (most < least) return o;
         o.amount = uint128(bound(r >> 8, least, most));
@@ -637,13 +620,13 @@ contract CreditsHandler is CheatBase {
         bytes32 structHash =
             keccak256(abi.encode(PERMIT_TYPEHASH, holder, address(credits), value, settlement.nonces(holder), deadline));
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", settlement.DOMAIN_SEPARATOR(), structHash));
-        (uint8 v, bytes32 r, bytes32 s) = signer.sign(key, digest);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         p = SettlementPermit({owner: holder, value: value, deadline: deadline, v: v, r: r, s: s});
     }
 
     /// @dev Replays the last settled desk order: its nonce is used, so it must be refused (once per order).
     function replayDeskOrder(uint256 seed) external supplyUnchanged {
-        if (!_haveSettled || seed % 2 != 0) return;
+        if (_lastSettled.order.holder == address(0) || seed % 2 != 0) return;
         SignedDeskOrder[] memory orders = new SignedDeskOrder[](1);
         orders[0] = _lastSettled;
         vm.prank(_lastSettled.order.platform);

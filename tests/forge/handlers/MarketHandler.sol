@@ -55,7 +55,6 @@ contract MarketHandler is CheatBase {
     uint256 public ghostAuctionClears; // clear() calls made by clearAtDeadline
     uint256 public ghostSessionsOpened; // sessions opened after the fixture's first one
     uint256 public ghostCoinSupplyDrift; // coin supply changes outside rule applications and repayments
-    uint256 public ghostRulesApplied;
     uint256 private _ruleNonce;
 
     constructor(
@@ -213,7 +212,6 @@ contract MarketHandler is CheatBase {
         address subject = _actor(seed);
         vm.prank(regulator);
         coin.applyRule(subject, uint8(reason), quantity, key, keccak256(abi.encode(key)));
-        ++ghostRulesApplied;
     }
 
     /// @dev A debtor repays part of its debt with settlement tokens approved to the coin.

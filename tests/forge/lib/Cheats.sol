@@ -16,7 +16,7 @@ interface Vm {
     function stopPrank() external;
     function warp(uint256 timestamp) external;
     function addr(uint256 privateKey) external pure returns (address);
-    function label(address account, string calldata name) external;
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory);
 }

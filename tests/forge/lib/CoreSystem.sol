@@ -58,4 +58,9 @@ abstract contract CoreSystem is CheatBase {
         registry.registerSystemContract(address(coin), keccak256("reward-penalty coin conversion pool"));
         vm.stopPrank();
     }
+
+    /// @dev The sum of `token`'s balances over `holders` (the supply checks: it must equal the total supply).
+    function _sumBalances(address token, address[] memory holders) internal view returns (uint256 total) {
+        for (uint256 i; i < holders.length; ++i) total += SettlementToken(token).balanceOf(holders[i]);
+    }
 }
