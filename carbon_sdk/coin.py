@@ -124,6 +124,13 @@ def to_bytes32(value: bytes | str, what: str = "value") -> bytes:
     raise InvalidInput(f"{what} must be bytes or text, got {type(value).__name__}")
 
 
+def repayment_cost(coin_amount: int, rate: tuple[int, int]) -> int:
+    """Settlement tokens that repaying ``coin_amount`` of debt costs at ``rate`` (:meth:`CoinModule.rate`):
+    rounded up, as the contract does."""
+    numerator, denominator = rate
+    return -(-coin_amount * numerator // denominator)
+
+
 def application_from_event(event: Any) -> RuleApplication:
     args, outcome = event.args, event.args["outcome"]
     return RuleApplication(
@@ -233,8 +240,7 @@ class CoinModule:
         debt = self.debt(debtor)
         if debt < coin_amount:  # checked before the approval, so a refused repayment sends nothing
             raise contract_error("CoinDebtExceeded", debtor=debtor, debt=debt, amount=coin_amount)
-        numerator, denominator = self.rate()
-        cost = -(-coin_amount * numerator // denominator)  # rounded up, as the contract does
+        cost = repayment_cost(coin_amount, self.rate())
         self._require_settlement_balance(self._client.address, cost)
         self._client.settlement.approve(self.contract.address, cost)
         receipt = self._client.transact(self.contract.tx("repayDebt", checked_address(debtor, "debtor"), coin_amount))

@@ -30,8 +30,9 @@ from eth_account import Account
 from eth_utils import keccak
 
 from carbon_sdk.client import CarbonClient
-from carbon_sdk.coin import COIN
+from carbon_sdk.coin import COIN, repayment_cost
 from carbon_sdk.desk_orders import BUY_AND_COVER, SELL, DeskOrder, sign_desk_order, sign_permit
+from carbon_sdk.signing import private_key
 from carbon_sdk.economics import optimal_offset_ratio, regulator_welfare
 from carbon_sdk.exchange import OrderSpec
 from carbon_sdk.sandbox.agents import (
@@ -141,9 +142,10 @@ class Simulation:
         regions = sorted(s.regions)
         self.people = make_people(ind.count, ind.low_carbon.share, tuple(ind.low_carbon.emissions_t),
                                   tuple(ind.high_carbon.emissions_t), self.rng)
-        self.person_keys = [_key(seed, f"person/{i}") for i in range(ind.count)]
-        self.person_address = [Account.from_key(k).address for k in self.person_keys]
-        self.person_index = {a: i for i, a in enumerate(self.person_address)}
+        # As coincurve keys: each desk order and permit is signed with one, and parsing a hex key costs more
+        # than the signature itself.
+        self.person_keys = [private_key(_key(seed, f"person/{i}")) for i in range(ind.count)]
+        self.person_address = [Account.from_key(k.secret).address for k in self.person_keys]
         self.person_region = [regions[i % len(regions)] for i in range(ind.count)]
         for region in regions:
             group = [a for a, r in zip(self.person_address, self.person_region) if r == region]
@@ -290,12 +292,12 @@ class Simulation:
         coin = self.regulator.coin
         addresses = [self.firm_address[a.name] for a in self.agents]
         debts = coin.contract.call_many("debtOf", [(x,) for x in addresses])
-        numerator, denominator = coin.rate()
+        rate = coin.rate()
         settlement = self.regulator.settlement.contract
         items: list[tuple[str, Call]] = []
         for a, address, debt in zip(self.agents, addresses, debts):
             if debt:
-                key, cost = self.firm_keys[a.name], -(-debt * numerator // denominator)  # rounded up, as the coin
+                key, cost = self.firm_keys[a.name], repayment_cost(debt, rate)
                 items += [(key, dataclasses.replace(settlement.tx("approve", coin.contract.address, cost),
                                                     gas=GAS["approve"])),
                           (key, coin.contract.tx("repayDebt", address, debt, gas=GAS["repay"]))]
@@ -624,7 +626,7 @@ class Simulation:
                     orders.append(self._desk_order(o.person.index, SELL, amount, posted.buy_back, deadline, domain))
                     sold += amount
             stock = platform.credits.balance(platform.address) + sold
-            permits = []
+            relayed = []  # the debtors whose permits ride with their orders
             for o in debtors:
                 owed = _grams(o.deficit_t) * delta_bps // 10_000  # what the contract records: rounded down
                 if owed == 0 or owed > stock:
@@ -633,12 +635,13 @@ class Simulation:
                 i = o.person.index
                 orders.append(self._desk_order(i, BUY_AND_COVER, owed, posted.sale, deadline, domain, period=pid))
                 if i in self.permits:
-                    permits.append(self.permits[i])
+                    relayed.append(i)
             if orders:
+                permits = [self.permits[i] for i in relayed]
                 trades = platform.credits.settle_desk_orders(
                     orders, permits, progress=self._counter(f"period {k + 1}: desk orders", len(orders)))
-                for p in permits:
-                    self.permits.pop(self.person_index[p.owner], None)
+                for i in relayed:
+                    self.permits.pop(i, None)
                 for t in trades:
                     if t.side == "sell":
                         sold_t += t.amount / GRAMS
