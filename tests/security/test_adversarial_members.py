@@ -28,15 +28,16 @@ def world(market):
     return {"market": market, "platform": platform}
 
 
-def holder_with_credits(world, amount=tonnes(1)):
-    """A fresh individual holding ``amount`` claimed credits, and the claimed batch."""
+def person_with_credits(world, *, claimed: bool):
+    """A fresh individual with a committed entry of 1 PCC (claimed, or not yet), and the batch."""
     platform = world["platform"]
     person = Account.create()
     platform.registry.enrol_batch([person.address], Role.INDIVIDUAL)
-    batch = platform.credits.build_batch([(person.address, amount, 0)])
+    batch = platform.credits.build_batch([(person.address, tonnes(1), 0)])
     platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
-    platform.credits.claim_many(batch)
-    return person
+    if claimed:
+        platform.credits.claim_many(batch)
+    return person, batch
 
 
 def snapshot(world, people) -> dict:
@@ -50,7 +51,7 @@ def snapshot(world, people) -> dict:
 
 def test_a_revoked_holder_s_signed_desk_order_is_refused(world):
     platform, regulator = world["platform"], world["market"].regulator
-    person = holder_with_credits(world)
+    person, _ = person_with_credits(world, claimed=True)
     # Signed while a member, relayed after revocation.
     o = DeskOrder(person.address, platform.address, SELL, tonnes("0.1"), BUY_BACK,
                   platform.credits.order_nonce(person.address), platform.chain_time() + 3_600, 0)
@@ -65,10 +66,7 @@ def test_a_revoked_holder_s_signed_desk_order_is_refused(world):
 
 def test_a_revoked_account_s_credit_entry_cannot_be_claimed(world):
     platform, regulator = world["platform"], world["market"].regulator
-    person = Account.create()
-    platform.registry.enrol_batch([person.address], Role.INDIVIDUAL)
-    batch = platform.credits.build_batch([(person.address, tonnes(1), 0)])
-    platform.credits.commit_batch(batch, period=PERIOD, methodology=1)
+    person, batch = person_with_credits(world, claimed=False)
     regulator.registry.revoke(person.address)
     before = snapshot(world, [person])
     with pytest.raises(errors.CreditsIneligibleAccount) as refused:
